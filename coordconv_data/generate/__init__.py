@@ -1,0 +1,1 @@
+"""Dataset generators: pure functions of a spec and an explicit random generator."""
