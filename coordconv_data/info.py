@@ -1,0 +1,119 @@
+"""What a data file holds, for people (``coorddata info``) and scripts (``--json``).
+
+The generic part (kind, parameters, splits, every array's shape, dtype, chunks and compression)
+works for every kind the store knows. A kind may add statistics by registering a function in
+:data:`STATISTICS`; it receives the open file and the validated summary.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+
+from .store import FileSummary, iter_datasets, summarize
+
+StatsFn = Callable[[h5py.File, FileSummary], dict[str, Any]]
+STATISTICS: dict[str, StatsFn] = {}
+
+
+def register_statistics(kind: str) -> Callable[[StatsFn], StatsFn]:
+    def deco(fn: StatsFn) -> StatsFn:
+        STATISTICS[kind] = fn
+        return fn
+
+    return deco
+
+
+@register_statistics("not-so-clevr")
+def _not_so_clevr_stats(f: h5py.File, summary: FileSummary) -> dict[str, Any]:
+    out = {}
+    for split, arrays in summary.splits.items():
+        loc = f[arrays["locations"]][...]
+        if len(loc) == 0:
+            out[split] = {"samples": 0}
+            continue
+        out[split] = {
+            "x_range": [int(loc[:, 0].min()), int(loc[:, 0].max())],
+            "y_range": [int(loc[:, 1].min()), int(loc[:, 1].max())],
+            "distinct_positions": int(len(np.unique(loc, axis=0))),
+        }
+    return out
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON-ready description of a validated data file (raises ``StoreError`` otherwise)."""
+    summary = summarize(path)
+    with h5py.File(summary.path, "r") as f:
+        arrays = []
+        for name, ds in iter_datasets(f):
+            arrays.append(
+                {
+                    "name": name,
+                    "shape": list(ds.shape),
+                    "dtype": str(ds.dtype),
+                    "chunks": list(ds.chunks) if ds.chunks else None,
+                    "compression": ds.compression,
+                    "compression_opts": ds.compression_opts,
+                    "stored_bytes": int(ds.id.get_storage_size()),
+                    "raw_bytes": int(ds.size * ds.dtype.itemsize),
+                }
+            )
+        stats_fn = STATISTICS.get(summary.kind)
+        stats = stats_fn(f, summary) if stats_fn else {}
+    extra = {k: v for k, v in summary.attrs.items()
+             if k not in {"dataset", "schema_version", "generator", "seed", "params", "layout"}}
+    return {
+        "path": str(summary.path),
+        "dataset": summary.kind,
+        "layout": summary.layout,
+        "schema_version": summary.schema_version,
+        "generator": summary.attrs.get("generator"),
+        "seed": summary.seed,
+        "params": summary.params,
+        "attributes": extra,
+        "splits": summary.lengths,
+        "arrays": arrays,
+        "statistics": stats,
+        "file_bytes": os.path.getsize(summary.path),
+    }
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_text(d: dict[str, Any]) -> str:
+    """The human-readable form of :func:`describe`'s result."""
+    lines = [
+        f"{d['path']}: {d['dataset']} ({d['layout']} layout, schema {d['schema_version'] or 'original script'}), "
+        f"{_size(d['file_bytes'])}",
+    ]
+    if d["generator"]:
+        lines.append(f"  generator: {d['generator']}, seed {d['seed']}")
+    if d["params"]:
+        lines.append("  params: " + ", ".join(f"{k}={v}" for k, v in d["params"].items()))
+    for k, v in d["attributes"].items():
+        lines.append(f"  {k}: {v}")
+    lines.append("  splits: " + ", ".join(f"{k} {v}" for k, v in d["splits"].items()))
+    width = max((len(a["name"]) for a in d["arrays"]), default=0)
+    lines.append("  arrays:")
+    for a in d["arrays"]:
+        shape = "x".join(map(str, a["shape"])) or "scalar"
+        chunks = "x".join(map(str, a["chunks"])) if a["chunks"] else "contiguous"
+        comp = a["compression"] or "none"
+        if a["compression"] == "gzip":
+            comp += f"-{a['compression_opts']}"
+        lines.append(
+            f"    {a['name']:<{width}}  {shape:<14} {a['dtype']:<8} chunks {chunks:<14} {comp:<7} "
+            f"{_size(a['stored_bytes'])} of {_size(a['raw_bytes'])}"
+        )
+    for split, stats in d["statistics"].items():
+        lines.append(f"  {split} statistics: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Pictures of the data: enlarged sample grids with the targets drawn over them.
+
+Each dataset kind registers a tile renderer in :data:`TILE_RENDERERS`: given one split's arrays
+(already sliced to the samples shown) and the file's attributes, it returns RGB uint8 tiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from .store import StoreError, check_target, read_split, summarize, temporary_sibling
+
+TileFn = Callable[[dict[str, np.ndarray], dict[str, Any]], list[np.ndarray]]
+TILE_RENDERERS: dict[str, TileFn] = {}
+MARK = (255, 64, 64)  # RGB of target marks
+
+
+def register_tiles(kind: str) -> Callable[[TileFn], TileFn]:
+    def deco(fn: TileFn) -> TileFn:
+        TILE_RENDERERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling so single pixels stay visible as blocks; gray becomes RGB."""
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return np.ascontiguousarray(image.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
+def label(tile: np.ndarray, text: str) -> None:
+    """Small text in the tile's top-left corner, legible on any background."""
+    cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _scale_for(size: int) -> int:
+    return max(1, 256 // size)
+
+
+@register_tiles("not-so-clevr")
+def _not_so_clevr_tiles(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
+    images = arrays["images"] if "images" in arrays else arrays["image"]
+    images = np.asarray(images)
+    if images.dtype != np.uint8:  # the original layout's float64 0/128 images
+        images = np.clip(images * (255.0 / max(1.0, float(images.max()))), 0, 255).astype(np.uint8)
+    scale = _scale_for(images.shape[1])
+    tiles = []
+    for img, (x, y) in zip(images, arrays["locations"]):
+        tile = enlarge(img, scale)
+        # The centre pixel, outlined: the target the classification task must find.
+        cx, cy = int(x) * scale, int(y) * scale
+        cv2.rectangle(tile, (cx, cy), (cx + scale - 1, cy + scale - 1), MARK, -1)
+        cv2.drawMarker(tile, (cx + scale // 2, cy + scale // 2), MARK, cv2.MARKER_CROSS, 6 * scale, 1)
+        label(tile, f"x={int(x)} y={int(y)}")
+        tiles.append(tile)
+    return tiles
+
+
+def grid(tiles: list[np.ndarray], columns: int | None = None, gap: int = 4, background: int = 96) -> np.ndarray:
+    """Tiles of equal size arranged in a grid, separated by ``gap`` pixels."""
+    if not tiles:
+        raise ValueError("no tiles to arrange")
+    h, w = tiles[0].shape[:2]
+    columns = columns or min(len(tiles), max(1, math.ceil(math.sqrt(len(tiles)))))
+    rows = math.ceil(len(tiles) / columns)
+    out = np.full((rows * h + (rows + 1) * gap, columns * w + (columns + 1) * gap, 3), background, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        out[y : y + h, x : x + w] = tile
+    return out
+
+
+def write_png(image_rgb: np.ndarray, path: str | os.PathLike, *, force: bool = False) -> None:
+    """Write an RGB image as PNG atomically (temporary file, then rename)."""
+    path = Path(path)
+    check_target(path, force)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise StoreError(f"could not encode {path} as PNG")
+    tmp = temporary_sibling(path)
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def preview(path: str | os.PathLike, out: str | os.PathLike, *, split: str = "train", n: int = 16,
+            force: bool = False) -> int:
+    """Write a PNG grid of the first ``n`` samples of ``split``; returns how many were drawn."""
+    summary = summarize(path)
+    renderer = TILE_RENDERERS.get(summary.kind)
+    if renderer is None:
+        raise StoreError(f"preview does not know how to draw {summary.kind} data yet")
+    if split not in summary.splits:
+        raise StoreError(f"{summary.path} has no split {split!r} (it has: {', '.join(summary.splits)})")
+    count = min(n, summary.lengths[split])
+    if count == 0:
+        raise StoreError(f"split {split!r} of {summary.path} is empty")
+    check_target(Path(out), force)
+    arrays = read_split(path, split, stop=count)
+    write_png(grid(renderer(arrays, summary.attrs)), out, force=force)
+    return count
