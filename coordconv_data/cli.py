@@ -68,6 +68,29 @@ def _check_outputs(paths: list[Path], force: bool) -> None:
             raise click.BadParameter(str(e), param_hint="'--out'") from None
 
 
+class progress:
+    """A progress bar on stderr for long work; silent with --quiet or when stderr is no terminal.
+
+    Use as ``with progress(total, "writing", quiet) as advance: ... advance(k)``; hand ``advance``
+    to library functions that take a ``progress`` callback.
+    """
+
+    def __init__(self, total: int, label: str, quiet: bool) -> None:
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.bar is None:
+            return lambda k: None
+        bar = self.bar.__enter__()
+        return bar.update
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
 def _human_bytes(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
