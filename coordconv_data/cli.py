@@ -163,6 +163,68 @@ def not_so_clevr(split: str, out: Path | None, layout: str, seed: int, force: bo
                        f"({layout} layout, {_human_bytes(target.stat().st_size)})")
 
 
+def workers_option(fn: Callable) -> Callable:
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 256),
+        default=1,
+        show_default=True,
+        help="Worker processes; the file is identical for every count.",
+    )(fn)
+
+
+def _spec_or_usage_error(make: Callable[[], Any]) -> Any:
+    """Build a generator spec; a value the options' types allowed but the spec rejects is a usage error."""
+    try:
+        return make()
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@main.command()
+@click.option("--n", "n", type=click.IntRange(0), default=5000, show_default=True, help="Training images.")
+@click.option("--test-n", type=click.IntRange(0), default=None, help="Test images. [default: n/2]")
+@click.option("--size", type=click.IntRange(32, 2048), default=128, show_default=True, help="Image side in pixels.")
+@click.option("--circles", type=click.IntRange(1, 64), default=3, show_default=True, help="Circles per image.")
+@click.option("--intensity", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Brightness of the noise background (the circles are full colour).")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="Noise lattice cell in pixels; larger is blotchier. [default: size/4, as the study]")
+@click.option("--octaves", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Noise octaves (the study used one).")
+@click.option("--persistence", type=click.FloatRange(0, min_open=True), default=0.5, show_default=True,
+              help="Amplitude factor from one octave to the next.")
+@click.option("--lacunarity", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True,
+              help="Frequency factor from one octave to the next.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
+@workers_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("lanes.h5"),
+              show_default=True, help="Output file.")
+@force_option
+@quiet_option
+@store_errors
+def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float, scale: float | None,
+          octaves: int, persistence: float, lacunarity: float, seed: int, workers: int, out: Path,
+          force: bool, quiet: bool) -> None:
+    """Lanes: yellow and red circles on Perlin noise, with a 4-class mask.
+
+    The custom-conv2d study's segmentation data: a yellow circle is class 1 right of the image's
+    centre and 2 left of it; a red circle is class 3 in the bottom half and background (0) in the
+    top half. The class depends on where a circle is, which plain convolutions cannot see.
+    """
+    from .generate.lanes import LanesSpec, write_file
+
+    spec = _spec_or_usage_error(lambda: LanesSpec(
+        n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles, intensity=intensity,
+        scale=scale, octaves=octaves, persistence=persistence, lacunarity=lacunarity, seed=seed))
+    _check_outputs([out], force)
+    with progress(spec.n + spec.test_n, "lanes", quiet) as advance:
+        counts = write_file(spec, out, workers=workers, force=force, progress=advance)
+    if not quiet:
+        click.echo(f"wrote {out}: train {counts['train']}, test {counts['test']} "
+                   f"({_human_bytes(out.stat().st_size)})")
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")

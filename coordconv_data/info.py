@@ -7,6 +7,7 @@ works for every kind the store knows. A kind may add statistics by registering a
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
@@ -39,6 +40,26 @@ def _not_so_clevr_stats(f: h5py.File, summary: FileSummary) -> dict[str, Any]:
             "x_range": [int(loc[:, 0].min()), int(loc[:, 0].max())],
             "y_range": [int(loc[:, 1].min()), int(loc[:, 1].max())],
             "distinct_positions": int(len(np.unique(loc, axis=0))),
+        }
+    return out
+
+
+@register_statistics("lanes")
+def _lanes_stats(f: h5py.File, summary: FileSummary) -> dict[str, Any]:
+    names = summary.attrs.get("class_names")
+    names = json.loads(names) if isinstance(names, str) else list(names or [])
+    out = {}
+    for split, arrays in summary.splits.items():
+        masks = f[arrays["masks"]]
+        counts = np.zeros(max(len(names), 1), np.int64)
+        step = max(1, (64 << 20) // max(1, int(np.prod(masks.shape[1:]))))  # bounded memory
+        for start in range(0, masks.shape[0], step):
+            counts += np.bincount(masks[start : start + step].ravel(), minlength=len(counts))[: len(counts)]
+        total = int(counts.sum())
+        classes = f[arrays["classes"]][...]
+        out[split] = {
+            "pixel_fraction": {name: round(int(c) / total, 4) if total else 0.0 for name, c in zip(names, counts)},
+            "circles_per_class": {name: int((classes == i).sum()) for i, name in enumerate(names)},
         }
     return out
 

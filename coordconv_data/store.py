@@ -415,3 +415,11 @@ def iter_datasets(f: h5py.File) -> Iterator[tuple[str, h5py.Dataset]]:
     out: list[tuple[str, h5py.Dataset]] = []
     f.visititems(lambda name, obj: out.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
     return iter(sorted(out, key=lambda t: t[0]))
+
+
+register_kind(
+    DatasetKind(
+        "lanes",
+        arrays=("images", "masks", "centers", "radii", "colors", "classes", "noise_bases", "noise_offsets"),
+    )
+)

@@ -67,12 +67,38 @@ def _not_so_clevr_tiles(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) ->
     return tiles
 
 
+# Mask colours as the custom-conv2d study showed them: 1 yellow, 2 blue, 3 red, background black.
+LANES_CLASS_COLORS = np.array([(0, 0, 0), (255, 255, 0), (0, 96, 255), (255, 0, 0)], np.uint8)
+
+
+@register_tiles("lanes")
+def _lanes_tiles(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
+    scale = _scale_for(arrays["images"].shape[1])
+    tiles = []
+    for img, mask, centers, classes in zip(arrays["images"], arrays["masks"], arrays["centers"], arrays["classes"]):
+        left = enlarge(img, scale)
+        right = enlarge(LANES_CLASS_COLORS[np.minimum(mask, 3)], scale)
+        for (x, y), c in zip(centers, classes):
+            # Each circle's centre and class, on the mask: the class depends on where this point is.
+            p = (int(x) * scale + scale // 2, int(y) * scale + scale // 2)
+            cv2.drawMarker(right, p, (255, 255, 255), cv2.MARKER_CROSS, 4 * scale, 1)
+            cv2.putText(right, str(int(c)), (p[0] + 3, p[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+        h = left.shape[0]
+        # The image's midlines, on the mask side: the class boundaries (x for yellow, y for red).
+        cv2.line(right, (h // 2, 0), (h // 2, h - 1), (128, 128, 128), 1)
+        cv2.line(right, (0, h // 2), (h - 1, h // 2), (128, 128, 128), 1)
+        tiles.append(np.concatenate([left, np.full((h, 2, 3), 255, np.uint8), right], axis=1))
+    return tiles
+
+
 def grid(tiles: list[np.ndarray], columns: int | None = None, gap: int = 4, background: int = 96) -> np.ndarray:
     """Tiles of equal size arranged in a grid, separated by ``gap`` pixels."""
     if not tiles:
         raise ValueError("no tiles to arrange")
     h, w = tiles[0].shape[:2]
-    columns = columns or min(len(tiles), max(1, math.ceil(math.sqrt(len(tiles)))))
+    # Near-square pictures whatever the tiles' aspect ratio.
+    columns = columns or min(len(tiles), max(1, math.ceil(math.sqrt(len(tiles) * h / w))))
     rows = math.ceil(len(tiles) / columns)
     out = np.full((rows * h + (rows + 1) * gap, columns * w + (columns + 1) * gap, 3), background, np.uint8)
     for i, tile in enumerate(tiles):

@@ -1,0 +1,236 @@
+"""Lanes: coloured circles on Perlin-noise backgrounds, classed by *where* they are.
+
+The segmentation data of the custom-conv2d study (pskugit/custom-conv2d, ``data/make_circles.py``),
+made reproducible. Per image (size ``S``, 128 by default):
+
+* background: three independent Perlin-noise fields (R, G, B), each min-max scaled to [0, 1] and
+  multiplied by ``intensity`` (0.5);
+* ``circles`` (3) filled circles, drawn in order; each is yellow or red with p = 0.5, radius
+  ``int(S/12 + (S/8) u)`` (10..26 at 128), ``side`` in {0, 1}, centre
+  ``cx = int(r + (S//2) side + u (S//2 - 2r))``, ``cy = int(r + u (S - r))`` (each ``u`` a fresh
+  uniform draw);
+* mask classes: a yellow circle with ``cx > S//2`` is 1 ("yellow right"), any other yellow one 2
+  ("yellow left"), a red one with ``cy > S//2`` 3 ("red bottom"), any other red one 0 (background).
+  Later circles overwrite earlier ones, in the image and in the mask.
+
+Differences from the study, on purpose: the noise is the ``noise`` package's ``pnoise2`` (a
+vectorised port, :mod:`.perlin`), seeded, with its own coordinate offset and ``base`` per field so no
+two backgrounds are alike; images are stored RGB (the study's PNGs were written by OpenCV from an RGB
+array, so its yellow circles were saved cyan and its red ones blue); everything is seeded.
+
+The default noise (``scale = S/4`` pixels per lattice cell, one octave) matches the study's
+generator, which put a gradient lattice node every ``S/4`` pixels and used a single octave: the same
+soft blotches, about four across the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .blocks import generate_blocks
+from .perlin import BASE_MAX, minmax_scale_fields, perlin_fields
+
+COLOR_NAMES = ("yellow", "red")
+PALETTE = ((255, 255, 0), (255, 0, 0))  # RGB, by colour index
+YELLOW, RED = 0, 1
+CLASS_NAMES = ("background", "yellow right", "yellow left", "red bottom")
+SPLIT_STREAMS = {"train": 0, "test": 1}
+# Noise offsets are drawn within one period of the reference's default repeat, in lattice units.
+OFFSET_RANGE = 1024.0
+
+
+@dataclass(frozen=True)
+class LanesSpec:
+    """Everything that determines a Lanes file (recorded in its ``params`` attribute)."""
+
+    n: int = 5000
+    test_n: int = 2500
+    size: int = 128
+    circles: int = 3
+    intensity: float = 0.5
+    scale: float | None = None  # pixels per noise lattice cell; None: size / 4
+    octaves: int = 1
+    persistence: float = 0.5
+    lacunarity: float = 2.0
+    seed: int = 0
+    block_size: int = 64
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.n >= 0, f"n must be at least 0, got {self.n}"),
+            (self.test_n >= 0, f"test_n must be at least 0, got {self.test_n}"),
+            (self.n + self.test_n > 0, "n and test_n cannot both be 0"),
+            (32 <= self.size <= 2048, f"size must be 32..2048, got {self.size}"),
+            (1 <= self.circles <= 64, f"circles must be 1..64, got {self.circles}"),
+            (0.0 <= self.intensity <= 1.0, f"intensity must be within 0..1, got {self.intensity}"),
+            (self.scale is None or self.scale > 0, f"scale must be positive, got {self.scale}"),
+            (1 <= self.octaves <= 16, f"octaves must be 1..16, got {self.octaves}"),
+            (self.persistence > 0, f"persistence must be positive, got {self.persistence}"),
+            (self.lacunarity > 0, f"lacunarity must be positive, got {self.lacunarity}"),
+            (self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def noise_scale(self) -> float:
+        return float(self.scale) if self.scale is not None else self.size / 4
+
+    def params(self) -> dict:
+        d = asdict(self)
+        d["scale"] = self.noise_scale
+        return d
+
+
+# -- the pieces ------------------------------------------------------------------------------------
+
+def sample_circles(rng: np.random.Generator, count: int, circles: int, size: int) -> dict[str, np.ndarray]:
+    """Colour, radius and centre of every circle, as the study draws them (vectorised)."""
+    shape = (count, circles)
+    colors = np.where(rng.random(shape) < 0.5, YELLOW, RED).astype(np.uint8)
+    radii = (size / 12 + (size / 8) * rng.random(shape)).astype(np.int32)
+    side = (2 * rng.random(shape)).astype(np.int32)
+    half = size // 2
+    cx = (radii + half * side + rng.random(shape) * (half - 2 * radii)).astype(np.int32)
+    cy = (radii + rng.random(shape) * (size - radii)).astype(np.int32)
+    centers = np.stack([cx, cy], axis=-1)
+    return {"colors": colors, "radii": radii, "centers": centers, "classes": circle_classes(colors, centers, size)}
+
+
+def circle_classes(colors: np.ndarray, centers: np.ndarray, size: int) -> np.ndarray:
+    """The class of each circle from its colour and where its centre lies."""
+    half = size // 2
+    right = centers[..., 0] > half
+    bottom = centers[..., 1] > half
+    classes = np.where(colors == YELLOW, np.where(right, 1, 2), np.where(bottom, 3, 0))
+    return classes.astype(np.uint8)
+
+
+def sample_noise(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """Per image and channel, a ``base`` and a coordinate offset for its noise field."""
+    return {
+        "noise_bases": rng.integers(0, BASE_MAX + 1, size=(count, 3), dtype=np.int32),
+        "noise_offsets": (rng.random((count, 3, 2)) * OFFSET_RANGE).astype(np.float64),
+    }
+
+
+def backgrounds(spec: LanesSpec, bases: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """RGB uint8 noise backgrounds (N, S, S, 3) from each field's base and offset (in lattice units)."""
+    n = len(bases)
+    fields = perlin_fields(
+        n * 3,
+        spec.size,
+        spec.size,
+        scale=spec.noise_scale,
+        octaves=spec.octaves,
+        persistence=spec.persistence,
+        lacunarity=spec.lacunarity,
+        offsets=offsets.reshape(n * 3, 2) * spec.noise_scale,
+        bases=bases.reshape(n * 3),
+    )
+    scaled = minmax_scale_fields(fields) * np.float32(spec.intensity * 255)
+    return np.rint(scaled).astype(np.uint8).reshape(n, 3, spec.size, spec.size).transpose(0, 2, 3, 1)
+
+
+def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
+    """Which circle (1-based; 0 for none) is on top at each pixel: later circles overwrite earlier.
+
+    Circles are rasterised by OpenCV's filled ``cv2.circle``, as the study drew them.
+    """
+    n, k = radii.shape
+    owners = np.zeros((n, size, size), np.uint8 if k < 255 else np.uint16)
+    for i in range(n):
+        for j in range(k):
+            cv2.circle(owners[i], (int(centers[i, j, 0]), int(centers[i, j, 1])), int(radii[i, j]), j + 1, -1)
+    return owners
+
+
+def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8."""
+    owners = owner_maps(circles["centers"], circles["radii"], size)
+    n = len(owners)
+    palette = np.asarray(PALETTE, np.uint8)
+    # Index 0 of each lookup row stands for "no circle": the background stays, the class is 0.
+    color_lut = np.concatenate([np.zeros((n, 1), np.uint8), circles["colors"]], axis=1)
+    class_lut = np.concatenate([np.zeros((n, 1), np.uint8), circles["classes"]], axis=1)
+    rows = np.arange(n)[:, None, None]
+    covered = owners > 0
+    images = background.copy()
+    images[covered] = palette[color_lut[rows, owners]][covered]
+    masks = class_lut[rows, owners]
+    return images, masks
+
+
+def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """One block of ``count`` samples (the unit of seeding and of parallel work)."""
+    circles = sample_circles(rng, count, spec.circles, spec.size)
+    noise = sample_noise(rng, count)
+    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size)
+    return {"images": images, "masks": masks, **circles, **noise}
+
+
+def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Images and masks again from the per-circle arrays and the noise parameters alone."""
+    classes = circle_classes(arrays["colors"], arrays["centers"], spec.size)
+    circles = {"colors": arrays["colors"], "radii": arrays["radii"], "centers": arrays["centers"], "classes": classes}
+    return compose(backgrounds(spec, arrays["noise_bases"], arrays["noise_offsets"]), circles, spec.size)
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+# Measured (benchmarks/bench_lanes.py): gzip on the noise images saves about 11% at 8x the write
+# time, so they stay raw; the masks are mostly background and shrink >90% for little time.
+COMPRESSION = {"images": None, "masks": "gzip"}
+
+
+def array_specs(spec: LanesSpec, n: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    s, k = spec.size, spec.circles
+    return {
+        "images": ((n, s, s, 3), np.dtype(np.uint8)),
+        "masks": ((n, s, s), np.dtype(np.uint8)),
+        "centers": ((n, k, 2), np.dtype(np.int32)),
+        "radii": ((n, k), np.dtype(np.int32)),
+        "colors": ((n, k), np.dtype(np.uint8)),
+        "classes": ((n, k), np.dtype(np.uint8)),
+        "noise_bases": ((n, 3), np.dtype(np.int32)),
+        "noise_offsets": ((n, 3, 2), np.dtype(np.float64)),
+    }
+
+
+def write_file(spec: LanesSpec, path, *, workers: int = 1, force: bool = False,
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
+
+    Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
+    ``workers`` count.
+    """
+    from ..store import DatasetWriter
+
+    attrs = {
+        "class_names": list(CLASS_NAMES),
+        "color_names": list(COLOR_NAMES),
+        "palette": [list(c) for c in PALETTE],
+        "channel_order": "RGB",
+        "center_order": "x, y",
+        "noise": "noise.pnoise2 per field: pixel (i, j) -> pnoise2((j + ox) / scale, (i + oy) / scale, "
+                 "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale, "
+                 "min-max scaled per field, times intensity * 255, rounded",
+    }
+    counts = {"train": spec.n, "test": spec.test_n}
+    with DatasetWriter(path, "lanes", seed=spec.seed, params=spec.params(), attrs=attrs, force=force) as w:
+        for split, n in counts.items():
+            datasets = {name: w.create(f"{split}/{name}", shape, dtype, compression=COMPRESSION.get(name))
+                        for name, (shape, dtype) in array_specs(spec, n).items()}
+            for start, arrays in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
+                                                 block_size=spec.block_size, workers=workers):
+                stop = start + len(arrays["images"])
+                for name, ds in datasets.items():
+                    ds[start:stop] = arrays[name]
+                if progress:
+                    progress(stop - start)
+    return counts
