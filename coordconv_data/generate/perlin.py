@@ -278,3 +278,253 @@ def pnoise2(
     for freq, amp, rx, ry in zip(freqs, amps, rxs, rys):
         total += _noise2(x32 * freq, y32 * freq, rx, ry, base) * amp
     return total / total_amp
+
+
+# --------------------------------------------------------------------------------------------
+# batched fields
+#
+# In a field, x depends only on the column and y only on the row, so every per-axis quantity
+# (lattice indices, fractional parts, fades, the first-level hashes A and B) is computed once per
+# column or row, not per pixel. Rows that share their lattice row (same j and jj) form a "run"; in a
+# run every corner gradient (gx, gy) depends only on the column, so the gradient lookups are done once
+# per (run, column). Per pixel only the float32 arithmetic remains:
+#     g = (gx*xf) + gy*yf for the four corners, then three lerps,
+# evaluated on blocks of about _BLOCK_PX pixels (cache-sized) with in-place numpy operations, in
+# exactly the reference's order, so the fields are bit-identical to per-pixel noise.pnoise2 calls.
+
+_BLOCK_PX = 16384  # pixels per block of per-pixel work (planes of 64 KiB stay in L2)
+_GROUP_PX = 1 << 18  # pixels per group of fields whose per-run tables are built together
+
+
+def _field_coords(count: int, offsets_axis: np.ndarray, scale: float) -> np.ndarray:
+    """``float32((p + offset) / scale)`` for pixel index p along one axis: shape (n, count).
+
+    The sum and the division are done in float64 and rounded to float32 once, which is exactly what a
+    Python loop calling ``noise.pnoise2((p + offset) / scale, ...)`` computes.
+    """
+    p = np.arange(count, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return ((p[None, :] + offsets_axis[:, None]) / scale).astype(np.float32)
+
+
+def _validate_fields_args(n, height, width, scale, offsets, bases, dtype):
+    n = _check_int("n", n, 0)
+    height = _check_int("height", height, 1)
+    width = _check_int("width", width, 1)
+    scale = _check_real("scale", scale, lo=0.0, lo_open=True)
+    if offsets is None:
+        offsets = np.zeros((n, 2), dtype=np.float64)
+    else:
+        offsets = np.asarray(offsets)
+        if offsets.shape != (n, 2) or offsets.dtype.kind not in "biuf":
+            raise ValueError(
+                f"offsets must be a real array of shape ({n}, 2), got {offsets.dtype} {offsets.shape}"
+            )
+        offsets = offsets.astype(np.float64)
+        if not np.all(np.isfinite(offsets)):
+            raise ValueError("offsets must be finite")
+    if bases is None:
+        bases = np.zeros(n, dtype=np.intp)
+    else:
+        bases = np.asarray(bases)
+        if bases.shape != (n,) or bases.dtype.kind not in "iu":
+            raise ValueError(
+                f"bases must be an integer array of shape ({n},), got {bases.dtype} {bases.shape}"
+            )
+        if n and (bases.min() < 0 or bases.max() > BASE_MAX):
+            raise ValueError(
+                f"bases must be in 0..{BASE_MAX}, got values in {bases.min()}..{bases.max()}"
+            )
+        bases = bases.astype(np.intp)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return n, height, width, scale, offsets, bases, dtype
+
+
+def _octave_tables(xs, ys, rx, ry, base, max_rows):
+    """Per-run tables for one octave of a group of G fields.
+
+    ``xs`` (G, W) and ``ys`` (G, H) are the octave's float32 coordinates (already times freq),
+    ``base`` (G, 1). Returns ``(s, counts, yf, fy)``: ``s`` (9, T, W) float32 holds, for each of
+    the T runs (all fields' rows in order; a run is at most ``max_rows`` rows), the planes
+    ``gx*xf, gy`` of corners AA, BA, AB, BB (with xf or xf-1) and the x fade; ``counts`` (T,) the
+    rows in each run; ``yf``, ``fy`` (G*H,) each row's fractional y and its fade.
+    """
+    g, w = xs.shape
+    h = ys.shape[1]
+    i, ii = _lattice(xs, rx, base)
+    j, jj = _lattice(ys, ry, base)
+    xf = xs - np.floor(xs)
+    yf = ys - np.floor(ys)
+    # run starts: the first row of each field, every row whose (j, jj) differs from the previous
+    # row's, and every max_rows-th row (keeps blocks bounded)
+    start = np.empty((g, h), dtype=bool)
+    start[:, 0] = True
+    np.not_equal(j[:, 1:], j[:, :-1], out=start[:, 1:])
+    start[:, 1:] |= jj[:, 1:] != jj[:, :-1]
+    if max_rows < h:
+        start[:, ::max_rows] = True
+    pos = np.flatnonzero(start)  # row (in the group's stacked rows) where each run starts
+    counts = np.empty_like(pos)
+    np.subtract(pos[1:], pos[:-1], out=counts[:-1])
+    counts[-1] = g * h - pos[-1]
+    field = pos // h
+    j_run = j.ravel().take(pos)[:, None]
+    jj_run = jj.ravel().take(pos)[:, None]
+    a_run = _PERM_EXT.take(i).take(field, axis=0)
+    b_run = _PERM_EXT.take(ii).take(field, axis=0)
+    xf_run = xf.take(field, axis=0)
+    xf1_run = xf_run - _ONE
+    s = np.empty((9, pos.size, w), dtype=np.float32)
+    m = np.empty((pos.size, w), dtype=np.intp)
+    corners = ((a_run, j_run, xf_run), (b_run, j_run, xf1_run),
+               (a_run, jj_run, xf_run), (b_run, jj_run, xf1_run))
+    for c, (first, second, x_part) in enumerate(corners):
+        np.add(first, second, out=m)
+        # indices are in range by construction; mode="clip" only skips numpy's bounds check
+        _GX_OF_M.take(m, out=s[2 * c], mode="clip")
+        s[2 * c] *= x_part  # gx in {-1, 0, 1}: exact
+        _GY_OF_M.take(m, out=s[2 * c + 1], mode="clip")
+    _fade(xf).take(field, axis=0, out=s[8], mode="clip")
+    return s, counts, pos, yf.ravel(), _fade(yf).ravel()
+
+
+def _fill_group(out2d, xc, yr, bases, schedule, max_rows):
+    """Write a group of fields into ``out2d`` (G*H, W), octave by octave."""
+    freqs, amps, rxs, rys, total_amp = schedule
+    w = xc.shape[1]
+    base = bases[:, None]
+    cap = 2 * max_rows * w
+    y_plane = np.empty(cap, dtype=np.float32)
+    y1_plane = np.empty(cap, dtype=np.float32)
+    fy_plane = np.empty(cap, dtype=np.float32)
+    for octave, (freq, amp, rx, ry) in enumerate(zip(freqs, amps, rxs, rys)):
+        s, counts, starts, yf, fy = _octave_tables(xc * freq, yr * freq, rx, ry, base, max_rows)
+        # blocks of whole runs: a run belongs to block (start row // max_rows), so a block has
+        # fewer than 2 * max_rows rows
+        block = starts // max_rows
+        firsts = np.flatnonzero(block[1:] != block[:-1]) + 1
+        bounds = [0, *firsts.tolist(), counts.size]
+        row_bounds = [*starts.take(bounds[:-1]).tolist(), out2d.shape[0]]
+        for q0, q1, r0, r1 in zip(bounds[:-1], bounds[1:], row_bounds[:-1], row_bounds[1:]):
+            rows = r1 - r0
+            npx = rows * w
+            # per-pixel planes of this block: row-repeat the per-run tables
+            p_aa, q_aa, p_ba, q_ba, p_ab, q_ab, p_bb, q_bb, fx = s[:, q0:q1].repeat(
+                counts[q0:q1], axis=1
+            )
+            yp = y_plane[:npx].reshape(rows, w)
+            np.copyto(yp, yf[r0:r1, None])
+            y1p = y1_plane[:npx].reshape(rows, w)
+            np.subtract(yp, _ONE, out=y1p)
+            fyp = fy_plane[:npx].reshape(rows, w)
+            np.copyto(fyp, fy[r0:r1, None])
+            # g = gx*xf + gy*yf per corner, then lerp(fy, lerp(fx, AA, BA), lerp(fx, AB, BB))
+            q_aa *= yp
+            q_aa += p_aa
+            q_ba *= yp
+            q_ba += p_ba
+            q_ba -= q_aa
+            q_ba *= fx
+            q_aa += q_ba
+            q_ab *= y1p
+            q_ab += p_ab
+            q_bb *= y1p
+            q_bb += p_bb
+            q_bb -= q_ab
+            q_bb *= fx
+            q_ab += q_bb
+            q_ab -= q_aa
+            q_ab *= fyp
+            dst = out2d[r0:r1]
+            if octave == 0:
+                np.add(q_aa, q_ab, out=dst)
+            else:
+                q_aa += q_ab
+                q_aa *= amp
+                dst += q_aa
+    if total_amp is not None:
+        out2d += _F32(0.0)  # the reference's total starts at +0.0 (turns a -0.0 sum into +0.0)
+        out2d /= total_amp
+
+
+def perlin_fields(
+    n: int,
+    height: int,
+    width: int,
+    *,
+    scale: float,
+    octaves: int = 1,
+    persistence: float = 0.5,
+    lacunarity: float = 2.0,
+    offsets=None,
+    bases=None,
+    repeat: float = 1024,
+    dtype=np.float32,
+) -> np.ndarray:
+    """Generate ``n`` Perlin noise fields of ``height`` x ``width`` at once, shape (n, H, W).
+
+    Pixel ``(i, j)`` (row i, column j) of field ``k`` is exactly::
+
+        noise.pnoise2((j + offsets[k, 0]) / scale, (i + offsets[k, 1]) / scale,
+                      octaves, persistence, lacunarity, repeat, repeat, bases[k])
+
+    with the sums and divisions in float64 (as Python computes them) and the result rounded to
+    float32 once: x runs along columns, y along rows, ``scale`` is the size of one lattice cell
+    (one period of the first octave's gradient grid) in pixels. ``offsets`` (n, 2) are real
+    pixel offsets (x, y) per field (default zeros): random offsets are how to get independent
+    fields. ``bases`` (n,) integers in 0..127 (default zeros) are the reference's ``base`` per field.
+    ``repeat`` (>= 1) is the tiling period in lattice units for both axes. Other parameters are as
+    in :func:`pnoise2`. Values are bit-identical to the reference (float32); ``dtype=float64``
+    only widens the result.
+    """
+    n, height, width, scale, offsets, bases, dtype = _validate_fields_args(
+        n, height, width, scale, offsets, bases, dtype
+    )
+    schedule = _octave_schedule(octaves, persistence, lacunarity, repeat, repeat)
+    out = np.empty((n, height, width), dtype=np.float32)
+    if n == 0:
+        return out.astype(dtype, copy=False)
+    xc = _field_coords(width, offsets[:, 0], scale)
+    yr = _field_coords(height, offsets[:, 1], scale)
+    max_freq = max(float(f) for f in schedule[0])
+    _check_coords("x coordinate (j + offset_x) / scale", xc, max_freq)
+    _check_coords("y coordinate (i + offset_y) / scale", yr, max_freq)
+    max_rows = max(1, _BLOCK_PX // width)
+    group = max(1, _GROUP_PX // (height * width))
+    with np.errstate(all="ignore"):
+        for g0 in range(0, n, group):
+            g1 = min(n, g0 + group)
+            _fill_group(
+                out[g0:g1].reshape(-1, width), xc[g0:g1], yr[g0:g1], bases[g0:g1], schedule,
+                max_rows,
+            )
+    return out.astype(dtype, copy=False)
+
+
+def minmax_scale_fields(fields, *, dtype=np.float32) -> np.ndarray:
+    """Scale each field of a batch (..., H, W) to [0, 1] independently: ``(f - min) / (max - min)``.
+
+    Min and max are taken over the last two axes. A constant field maps to all zeros (never NaN).
+    Inputs must be finite. Returns a new array of ``dtype`` (float32 or float64).
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    f = np.asarray(fields)
+    if f.ndim < 2:
+        raise ValueError(f"fields must have at least 2 dimensions (..., H, W), got shape {f.shape}")
+    if f.dtype.kind not in "biuf":
+        raise ValueError(f"fields must be real numbers, got dtype {f.dtype}")
+    f = f.astype(dtype, copy=True)
+    if f.size == 0:
+        return f
+    if not np.all(np.isfinite(f)):
+        raise ValueError("fields must be finite")
+    lo = f.min(axis=(-2, -1), keepdims=True)
+    span = f.max(axis=(-2, -1), keepdims=True) - lo
+    f -= lo
+    # a constant field has span 0 and f - lo == 0 everywhere: divide by 1 instead
+    f /= np.where(span > 0, span, np.ones_like(span))
+    return f
