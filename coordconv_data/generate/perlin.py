@@ -125,8 +125,8 @@ def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
-        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
+        allowed = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
     return value
 
 
@@ -272,12 +272,13 @@ def pnoise2(
     max_freq = max(float(f) for f in freqs)
     _check_coords("x", x32, max_freq)
     _check_coords("y", y32, max_freq)
-    if total_amp is None:
-        return _noise2(x32, y32, rxs[0], rys[0], base)
-    total = np.zeros(x32.shape, dtype=np.float32)
-    for freq, amp, rx, ry in zip(freqs, amps, rxs, rys):
-        total += _noise2(x32 * freq, y32 * freq, rx, ry, base) * amp
-    return total / total_amp
+    with np.errstate(over="ignore", under="ignore"):
+        if total_amp is None:
+            return np.asarray(_noise2(x32, y32, rxs[0], rys[0], base), dtype=np.float32)
+        total = np.zeros(x32.shape, dtype=np.float32)
+        for freq, amp, rx, ry in zip(freqs, amps, rxs, rys):
+            total += _noise2(x32 * freq, y32 * freq, rx, ry, base) * amp
+        return np.asarray(total / total_amp, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ def perlin_fields(
     _check_coords("y coordinate (i + offset_y) / scale", yr, max_freq)
     max_rows = max(1, _BLOCK_PX // width)
     group = max(1, _GROUP_PX // (height * width))
-    with np.errstate(all="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         for g0 in range(0, n, group):
             g1 = min(n, g0 + group)
             _fill_group(
