@@ -272,6 +272,12 @@ def pnoise2(
     max_freq = max(float(f) for f in freqs)
     _check_coords("x", x32, max_freq)
     _check_coords("y", y32, max_freq)
+    return _fractal(x32, y32, (freqs, amps, rxs, rys, total_amp), base)
+
+
+def _fractal(x32, y32, schedule, base) -> np.ndarray:
+    """The reference's octave loop on float32 arrays (``base``: int or int array)."""
+    freqs, amps, rxs, rys, total_amp = schedule
     with np.errstate(over="ignore", under="ignore"):
         if total_amp is None:
             return np.asarray(_noise2(x32, y32, rxs[0], rys[0], base), dtype=np.float32)
@@ -290,8 +296,10 @@ def pnoise2(
 # run every corner gradient (gx, gy) depends only on the column, so the gradient lookups are done once
 # per (run, column). Per pixel only the float32 arithmetic remains:
 #     g = (gx*xf) + gy*yf for the four corners, then three lerps,
-# evaluated on blocks of about _BLOCK_PX pixels (cache-sized) with in-place numpy operations, in
-# exactly the reference's order, so the fields are bit-identical to per-pixel noise.pnoise2 calls.
+# evaluated on blocks of about _BLOCK_PX pixels (cache-sized) with in-place numpy operations in
+# exactly the reference's order. Where runs are long (coarse octaves) the four g planes come from
+# small matrix products with one-hot row matrices instead (exact, see _planes_matmul). The fields
+# are bit-identical to per-pixel noise.pnoise2 calls.
 
 _BLOCK_PX = 16384  # pixels per block of per-pixel work (planes of 64 KiB stay in L2)
 _GROUP_PX = 1 << 18  # pixels per group of fields whose per-run tables are built together
@@ -371,8 +379,9 @@ def _octave_tables(xs, ys, rx, ry, base, max_rows):
     np.subtract(pos[1:], pos[:-1], out=counts[:-1])
     counts[-1] = g * h - pos[-1]
     field = pos // h
-    j_run = j.ravel().take(pos)[:, None]
-    jj_run = jj.ravel().take(pos)[:, None]
+    # per (run, column) operands, materialised contiguous (broadcasting ufuncs are slow here)
+    j_run = j.ravel().take(pos).repeat(w).reshape(-1, w)
+    jj_run = jj.ravel().take(pos).repeat(w).reshape(-1, w)
     a_run = _PERM_EXT.take(i).take(field, axis=0)
     b_run = _PERM_EXT.take(ii).take(field, axis=0)
     xf_run = xf.take(field, axis=0)
@@ -392,14 +401,14 @@ def _octave_tables(xs, ys, rx, ry, base, max_rows):
 
 
 def _fill_group(out2d, xc, yr, bases, schedule, max_rows):
-    """Write a group of fields into ``out2d`` (G*H, W), octave by octave."""
+    """Write a group of G fields into ``out2d`` (G*H, W), octave by octave, block by block."""
     freqs, amps, rxs, rys, total_amp = schedule
     w = xc.shape[1]
+    h = yr.shape[1]
     base = bases[:, None]
-    cap = 2 * max_rows * w
-    y_plane = np.empty(cap, dtype=np.float32)
-    y1_plane = np.empty(cap, dtype=np.float32)
-    fy_plane = np.empty(cap, dtype=np.float32)
+    cap = (2 * max_rows) * w
+    bufs = np.empty((6, cap), dtype=np.float32)
+    used_matmul = False
     for octave, (freq, amp, rx, ry) in enumerate(zip(freqs, amps, rxs, rys)):
         s, counts, starts, yf, fy = _octave_tables(xc * freq, yr * freq, rx, ry, base, max_rows)
         # blocks of whole runs: a run belongs to block (start row // max_rows), so a block has
@@ -410,44 +419,95 @@ def _fill_group(out2d, xc, yr, bases, schedule, max_rows):
         row_bounds = [*starts.take(bounds[:-1]).tolist(), out2d.shape[0]]
         for q0, q1, r0, r1 in zip(bounds[:-1], bounds[1:], row_bounds[:-1], row_bounds[1:]):
             rows = r1 - r0
-            npx = rows * w
-            # per-pixel planes of this block: row-repeat the per-run tables
-            p_aa, q_aa, p_ba, q_ba, p_ab, q_ab, p_bb, q_bb, fx = s[:, q0:q1].repeat(
-                counts[q0:q1], axis=1
-            )
-            yp = y_plane[:npx].reshape(rows, w)
-            np.copyto(yp, yf[r0:r1, None])
-            y1p = y1_plane[:npx].reshape(rows, w)
-            np.subtract(yp, _ONE, out=y1p)
-            fyp = fy_plane[:npx].reshape(rows, w)
+            runs = q1 - q0
+            if runs * _MATMUL_MIN_RUN <= rows:
+                used_matmul = True
+                g_aa, g_ba, g_ab, g_bb, fx, fyp = _planes_matmul(
+                    s, counts, q0, q1, yf[r0:r1], bufs[:, : rows * w].reshape(6, rows, w)
+                )
+            else:
+                g_aa, g_ba, g_ab, g_bb, fx, fyp = _planes_repeat(
+                    s, counts, q0, q1, yf[r0:r1], bufs[:, : rows * w].reshape(6, rows, w)
+                )
             np.copyto(fyp, fy[r0:r1, None])
-            # g = gx*xf + gy*yf per corner, then lerp(fy, lerp(fx, AA, BA), lerp(fx, AB, BB))
-            q_aa *= yp
-            q_aa += p_aa
-            q_ba *= yp
-            q_ba += p_ba
-            q_ba -= q_aa
-            q_ba *= fx
-            q_aa += q_ba
-            q_ab *= y1p
-            q_ab += p_ab
-            q_bb *= y1p
-            q_bb += p_bb
-            q_bb -= q_ab
-            q_bb *= fx
-            q_ab += q_bb
-            q_ab -= q_aa
-            q_ab *= fyp
+            # lerp(fy, lerp(fx, AA, BA), lerp(fx, AB, BB)) in the reference's order
+            g_ba -= g_aa
+            g_ba *= fx
+            g_aa += g_ba
+            g_bb -= g_ab
+            g_bb *= fx
+            g_ab += g_bb
+            g_ab -= g_aa
+            g_ab *= fyp
             dst = out2d[r0:r1]
             if octave == 0:
-                np.add(q_aa, q_ab, out=dst)
+                np.add(g_aa, g_ab, out=dst)
             else:
-                q_aa += q_ab
-                q_aa *= amp
-                dst += q_aa
+                g_aa += g_ab
+                g_aa *= amp
+                dst += g_aa
     if total_amp is not None:
         out2d += _F32(0.0)  # the reference's total starts at +0.0 (turns a -0.0 sum into +0.0)
         out2d /= total_amp
+    # The matrix-product path can differ from the reference only in the sign of a zero (its sums
+    # start from +0.0); a signed zero never changes a non-zero result, so only pixels that came out
+    # exactly zero can differ: recompute those with the elementwise port.
+    zero = np.flatnonzero(out2d == 0) if used_matmul else ()
+    if len(zero):
+        row, col = np.divmod(zero, w)
+        field, i = np.divmod(row, h)
+        out2d.ravel()[zero] = _fractal(xc[field, col], yr[field, i], schedule, bases[field])
+
+
+# A block uses the matrix-product expansion when its runs average at least this many rows.
+_MATMUL_MIN_RUN = 6
+
+
+def _planes_matmul(s, counts, q0, q1, yf, planes):
+    """Gradient planes of a block by matrix products (long runs).
+
+    Row r of the block lies in run k(r); with the one-hot matrix R[r, k] = 1 the corner value
+    ``g = gx*xf + gy*yf`` is ``[R | yf*R] @ [gx*xf ; gy]``: each sum has exactly two non-zero
+    terms, so BLAS returns ``round(gx*xf + gy*yf)``, the reference's value, whatever its summation
+    order (up to the sign of a zero result).
+    """
+    runs = q1 - q0
+    rows = planes.shape[1]
+    local = np.arange(runs).repeat(counts[q0:q1])
+    ar = np.arange(rows)
+    m_y = np.zeros((rows, 2 * runs), dtype=np.float32)
+    m_y[ar, local] = _ONE
+    m_y[ar, runs + local] = yf
+    m_y1 = m_y.copy()
+    m_y1[ar, runs + local] = yf - _ONE
+    tables = np.ascontiguousarray(s[:8, q0:q1]).reshape(4, 2 * runs, -1)
+    np.matmul(m_y, tables[:2], out=planes[:2])  # corners AA, BA (y)
+    np.matmul(m_y1, tables[2:], out=planes[2:4])  # corners AB, BB (y - 1)
+    np.matmul(m_y[:, :runs], s[8, q0:q1], out=planes[4])  # the x fade, row-repeated
+    return planes
+
+
+def _planes_repeat(s, counts, q0, q1, yf, planes):
+    """Gradient planes of a block by repeating the run tables row-wise (short runs)."""
+    rows = planes.shape[1]
+    if q1 - q0 == rows:  # every run is one row: the tables are the planes
+        rep = s[:, q0:q1]
+    else:
+        rep = s[:, q0:q1].repeat(counts[q0:q1], axis=1)
+    p_aa, q_aa, p_ba, q_ba, p_ab, q_ab, p_bb, q_bb, fx = rep
+    yp, y1p = planes[0], planes[1]
+    np.copyto(yp, yf[:, None])
+    np.subtract(yp, _ONE, out=y1p)
+    # g = gx*xf + gy*yf, as the reference: the product is exact, the sum rounded once
+    q_aa *= yp
+    q_aa += p_aa
+    q_ba *= yp
+    q_ba += p_ba
+    q_ab *= y1p
+    q_ab += p_ab
+    q_bb *= y1p
+    q_bb += p_bb
+    return q_aa, q_ba, q_ab, q_bb, fx, planes[5]
 
 
 def perlin_fields(
