@@ -177,6 +177,25 @@ def test_fields_equal_elementwise_pnoise2(monkeypatch, block_px, octaves, scale)
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
+@pytest.mark.parametrize("octaves", [1, 2])
+def test_fields_signed_zeros_at_lattice_points(octaves):
+    """Lattice points give exact zeros, some of them -0.0 in the reference; bits must match."""
+    n, h, w, scale = 6, 48, 48, 8.0
+    bases = np.arange(n)
+    got = perlin_fields(n, h, w, scale=scale, octaves=octaves, bases=bases)
+    want = np.array(
+        [[[noise.pnoise2(j / scale, i / scale, octaves, 0.5, 2.0, 1024, 1024, int(b))
+           for j in range(w)] for i in range(h)] for b in bases],
+        dtype=np.float32,
+    )
+    assert np.sum(want == 0) > 100
+    if octaves == 1:
+        assert np.sum((want == 0) & np.signbit(want)) > 0
+    assert np.array_equal(got, want)
+    if X86:
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_fields_defaults_dtype_and_determinism():
     a = perlin_fields(2, 8, 9, scale=4.0)
     assert a.shape == (2, 8, 9) and a.dtype == np.float32
