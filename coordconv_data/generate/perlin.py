@@ -27,10 +27,14 @@ The permutation table and ``base``: ``P`` is the classic 256-entry permutation s
 bytes). ``P[A + j]`` reads index up to ``255 + 255 + base``, so for ``base >= 2`` some lattice cells
 read past the end of the table (undefined behaviour in C). In the compiled reference the bytes that
 follow the table are those of the 4-D gradient table ``GRAD4`` (float32 0/+1/-1 values); the installed
-build was checked to behave exactly so, and this module reproduces those bytes, which makes it equal
-to the reference for every coordinate for ``base`` in 0..127 (the range this module accepts). Only
-``base`` 0 and 1 stay inside the table for every coordinate; prefer ``base=0`` and take per-field
-variety from coordinate offsets.
+x86-64 build was checked to behave exactly so, and this module reproduces those bytes, which makes it
+equal to the reference for every coordinate for ``base`` in 0..127 (the range this module accepts).
+A build that lays out its read-only data differently would differ in those cells only. Only ``base``
+0 and 1 stay inside the table for every coordinate (at base 127, 21% of lattice cells read
+past it); prefer ``base=0`` and take per-field variety from coordinate offsets.
+
+Exactness: bit-identical to the x86-64 reference build (the C code compiled without FMA
+contraction); a build that fuses multiply-adds would differ by about one float32 ulp.
 """
 
 from __future__ import annotations
