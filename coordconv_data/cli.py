@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -164,11 +165,12 @@ def not_so_clevr(split: str, out: Path | None, layout: str, seed: int, force: bo
 
 
 def workers_option(fn: Callable) -> Callable:
+    """``--workers``, defaulting to every CPU: the output does not depend on it, only the speed."""
     return click.option(
         "--workers",
         type=click.IntRange(1, 256),
-        default=1,
-        show_default=True,
+        default=lambda: os.cpu_count() or 1,
+        show_default="number of CPUs",
         help="Worker processes; the file is identical for every count.",
     )(fn)
 

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .blocks import generate_blocks
-from .perlin import BASE_MAX, minmax_scale_fields, perlin_fields
+from .perlin import minmax_scale_fields, perlin_fields
 
 COLOR_NAMES = ("yellow", "red")
 PALETTE = ((255, 255, 0), (255, 0, 0))  # RGB, by colour index
@@ -41,6 +41,7 @@ CLASS_NAMES = ("background", "yellow right", "yellow left", "red bottom")
 SPLIT_STREAMS = {"train": 0, "test": 1}
 # Noise offsets are drawn within one period of the reference's default repeat, in lattice units.
 OFFSET_RANGE = 1024.0
+NOISE_BASES = 2  # bases 0 and 1: the ones for which the reference never reads past its table
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,14 @@ def circle_classes(colors: np.ndarray, centers: np.ndarray, size: int) -> np.nda
 
 
 def sample_noise(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
-    """Per image and channel, a ``base`` and a coordinate offset for its noise field."""
+    """Per image and channel, a ``base`` and a coordinate offset for its noise field.
+
+    ``base`` is drawn from 0..1 only: from 2 up, the reference C code reads past its permutation
+    table for some lattice cells (undefined behaviour that :mod:`.perlin` reproduces for one build
+    only). The variety comes from the offsets, uniform over the noise's whole 1024-cell period.
+    """
     return {
-        "noise_bases": rng.integers(0, BASE_MAX + 1, size=(count, 3), dtype=np.int32),
+        "noise_bases": rng.integers(0, NOISE_BASES, size=(count, 3), dtype=np.int32),
         "noise_offsets": (rng.random((count, 3, 2)) * OFFSET_RANGE).astype(np.float64),
     }
 
@@ -151,18 +157,20 @@ def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
 
 
 def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8."""
-    owners = owner_maps(circles["centers"], circles["radii"], size)
-    n = len(owners)
-    palette = np.asarray(PALETTE, np.uint8)
-    # Index 0 of each lookup row stands for "no circle": the background stays, the class is 0.
-    color_lut = np.concatenate([np.zeros((n, 1), np.uint8), circles["colors"]], axis=1)
-    class_lut = np.concatenate([np.zeros((n, 1), np.uint8), circles["classes"]], axis=1)
-    rows = np.arange(n)[:, None, None]
-    covered = owners > 0
-    images = background.copy()
-    images[covered] = palette[color_lut[rows, owners]][covered]
-    masks = class_lut[rows, owners]
+    """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8.
+
+    Each circle is drawn in order with OpenCV's filled ``cv2.circle``, as the study drew them, into
+    the image (its colour) and the mask (its class), so later circles overwrite earlier ones in both.
+    """
+    images = np.ascontiguousarray(background, dtype=np.uint8).copy()
+    masks = np.zeros(images.shape[:3], np.uint8)
+    colors = [tuple(int(v) for v in c) for c in PALETTE]
+    for i in range(len(images)):
+        img, mask = images[i], masks[i]
+        for (x, y), r, color, cls in zip(circles["centers"][i].tolist(), circles["radii"][i].tolist(),
+                                        circles["colors"][i].tolist(), circles["classes"][i].tolist()):
+            cv2.circle(img, (x, y), r, colors[color], -1)
+            cv2.circle(mask, (x, y), r, cls, -1)
     return images, masks
 
 
