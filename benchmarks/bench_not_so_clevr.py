@@ -12,31 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def timed(cmd: list[str], cwd: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one subprocess run."""
-    wrapper = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
-        "dt = time.perf_counter() - t;"
-        "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
-    )
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, capture_output=True, text=True, check=True)
-    wall, rss = out.stdout.split()
-    return float(wall), float(rss)
-
-
-def coorddata() -> list[str]:
-    exe = shutil.which("coorddata")
-    return [exe] if exe else [sys.executable, "-m", "coordconv_data"]
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import coorddata, load_note, timed  # noqa: E402
 
 
 def bench_cli(repeats: int) -> None:
@@ -95,7 +78,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--compression", action="store_true", help="also compare storage choices (uniform split)")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"python {sys.version.split()[0]}, {load_note()}")
     bench_cli(args.repeats)
     if args.compression:
         bench_compression()
