@@ -1,0 +1,392 @@
+"""Sort-of-Clevr: coloured squares and circles on a plain canvas, with every object recorded.
+
+By default this is the CoordConv paper's variant (``data/sort_of_clevr_generator.py`` of
+uber-research/CoordConv): a 64x64 white canvas, two objects, the first blue (0, 0, 255) and the second
+red (255, 0, 0) in RGB, each a filled 21x21 square (``cv2.rectangle`` from ``centre - 10`` to
+``centre + 10``, corners inclusive) or a filled circle of radius 10 (``cv2.circle``), 50/50; integer
+centres ``(x, y)`` uniform in 10..53 on both axes (``randint(10, 64 - 10)``), each new centre redrawn
+until it is at least 20 px from every earlier one (rejected iff ``squared distance < 20**2``). Objects
+are drawn in order, so a later one covers an earlier one where they meet: the 20 px rule keeps every
+centre visible, but two squares (or a square and a circle) can still overlap at their corners.
+
+It generalises the relational-networks original (kimhc6028/relational-networks): up to six objects
+of distinct colours (blue, red, green, orange, gray, yellow, in that order, so that two objects are the
+paper's), any canvas size; that dataset is ``size=75, objects=6, object_size=11`` (min distance 10).
+
+Placement follows the original's order of draws: object ``k``'s centre is redrawn until it keeps the
+minimum distance from objects ``0..k-1``. It is vectorised over a block of samples (only the rejected
+samples are redrawn each round) and bounded: a sample whose object ``k`` finds no place within
+``max_rounds`` draws starts over, and a block that still has unplaced samples after ``max_restarts``
+starts raises :class:`PlacementError` instead of looping forever as the original would. Requests
+that are clearly impossible are refused before any work (:func:`check_feasible`).
+
+Rendering paints each object's pixel offsets (taken from OpenCV's own rasterisation of one square and
+one circle, so they equal ``cv2.rectangle``/``cv2.circle`` exactly) into a colour-index map for all
+samples at once, then looks the colours up: no per-image Python loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+
+from .blocks import generate_blocks
+
+# Palette in RGB, in the order objects take their colours: blue and red first (the paper's two), then
+# the rest of the relational-networks original's six (its tuples were BGR; these are the same colours).
+PALETTE: tuple[tuple[str, tuple[int, int, int]], ...] = (
+    ("blue", (0, 0, 255)),
+    ("red", (255, 0, 0)),
+    ("green", (0, 255, 0)),
+    ("orange", (255, 156, 0)),
+    ("gray", (128, 128, 128)),
+    ("yellow", (255, 255, 0)),
+)
+MAX_OBJECTS = len(PALETTE)
+SHAPES = ("square", "circle")  # index stored in the `shapes` arrays
+SQUARE, CIRCLE = 0, 1
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+PAPER_CANVAS = 64
+PAPER_HALF = 10  # the original's `size`: square corners centre +- 10, circle radius 10
+STREAMS = {"train": 0, "test": 1}
+
+
+class PlacementError(ValueError):
+    """The objects of a sample could not be placed within the bounded number of tries."""
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``white``, ``black``, a palette name, or ``R,G,B`` with each value in 0..255."""
+    name = text.strip().lower()
+    if name in BACKGROUNDS:
+        return BACKGROUNDS[name]
+    for pname, rgb in PALETTE:
+        if name == pname:
+            return rgb
+    parts = name.replace(" ", "").split(",")
+    try:
+        rgb = tuple(int(p) for p in parts)
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError(f"{text!r} is not a colour: give white, black, a palette name or R,G,B (0..255 each)")
+    return rgb  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SortOfClevrSpec:
+    """Everything that determines a Sort-of-Clevr file (all recorded in its ``params``).
+
+    ``object_size`` is the square's side and the circle's diameter (odd: ``2 * radius + 1``); left
+    ``None`` it scales with the canvas from the paper's 21 at 64. ``min_distance`` defaults to twice
+    the radius (the original's ``size * 2``). Centres range over ``radius .. size - 1 - radius``, so
+    every object lies wholly inside the canvas (the original's ``randint(size, img_size - size)``).
+    """
+
+    n: int = 50000
+    test_fraction: float = 0.1
+    objects: int = 2
+    size: int = PAPER_CANVAS
+    object_size: int | None = None
+    min_distance: int | None = None
+    background: tuple[int, int, int] = BACKGROUNDS["white"]
+    seed: int = 0
+    block_size: int = 1024
+    max_rounds: int = 100
+    max_restarts: int = 10
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"--n must be at least 1, got {self.n}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if not 1 <= self.objects <= MAX_OBJECTS:
+            raise ValueError(f"--objects must be 1..{MAX_OBJECTS} (one per distinct colour), got {self.objects}")
+        if self.size < 1:
+            raise ValueError(f"--size must be at least 1, got {self.size}")
+        object.__setattr__(self, "background", tuple(int(v) for v in self.background))
+        if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
+            raise ValueError(f"--background must be three values in 0..255, got {self.background}")
+        if self.object_size is None:
+            object.__setattr__(self, "object_size", 2 * round(PAPER_HALF * self.size / PAPER_CANVAS) + 1)
+        if self.object_size < 1 or self.object_size % 2 == 0:
+            raise ValueError(f"--object-size must be odd and positive (2 * radius + 1), got {self.object_size}")
+        if self.object_size > self.size:
+            raise ValueError(f"--object-size {self.object_size} does not fit on a {self.size}x{self.size} "
+                             "canvas: lower --object-size or raise --size")
+        if self.min_distance is None:
+            object.__setattr__(self, "min_distance", 2 * self.radius)
+        if self.min_distance < 0:
+            raise ValueError(f"--min-distance must be 0 or more, got {self.min_distance}")
+        for name in ("block_size", "max_rounds", "max_restarts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        used = dict(self.palette())
+        clash = [name for name, rgb in used.items() if rgb == self.background]
+        if clash:
+            raise ValueError(f"--background {self.background} is the colour of the {clash[0]} object; "
+                             "choose another background or fewer --objects")
+        check_feasible(self)
+
+    @property
+    def radius(self) -> int:
+        return self.object_size // 2  # type: ignore[operator]
+
+    @property
+    def center_range(self) -> tuple[int, int]:
+        """Smallest and largest centre coordinate, inclusive (both axes)."""
+        return self.radius, self.size - 1 - self.radius
+
+    @property
+    def n_test(self) -> int:
+        return int(round(self.n * self.test_fraction))
+
+    @property
+    def n_train(self) -> int:
+        return self.n - self.n_test
+
+    def palette(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """The colours of this file's objects: object ``k`` is ``palette()[k]``."""
+        return list(PALETTE[: self.objects])
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_feasible(spec: SortOfClevrSpec) -> None:
+    """Refuse requests that no placement can satisfy, before any work starts.
+
+    Necessary conditions only (a request passing them may still be too tight for rejection
+    sampling, which then fails after its bounded tries): ``k`` points at least ``d`` apart on a
+    ``g x g`` grid need ``g * g >= k`` distinct points; two of them need ``d <= (g - 1) * sqrt(2)``,
+    the grid's diagonal; and the ``k`` disjoint disks of radius ``d / 2`` around them must fit, by
+    area, in the square of side ``g - 1 + d`` that contains them all.
+    """
+    k, d = spec.objects, spec.min_distance
+    lo, hi = spec.center_range
+    g = hi - lo + 1
+    if k < 2 or d == 0:
+        return
+    why = None
+    if k > g * g:
+        why = f"only {g * g} centre positions"
+    elif d > (g - 1) * math.sqrt(2):
+        why = f"the farthest two centres can be is {(g - 1) * math.sqrt(2):.1f} px"
+    elif k * math.pi * (d / 2) ** 2 > (g - 1 + d) ** 2:
+        why = f"{k} objects that far apart do not fit in that area"
+    if why:
+        raise PlacementError(
+            f"cannot place {k} objects at least {d} px apart with centres in {lo}..{hi} "
+            f"({why}): lower --objects, --min-distance or --object-size, or raise --size"
+        )
+
+
+# -- placement -----------------------------------------------------------------------------------------
+
+def _place_once(spec: SortOfClevrSpec, rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """One sequential placement attempt for ``m`` samples: centres (m, K, 2) and which succeeded."""
+    k_total, d2 = spec.objects, spec.min_distance ** 2  # type: ignore[operator]
+    lo, hi = spec.center_range
+    centers = np.zeros((m, k_total, 2), dtype=np.int64)
+    alive = np.ones(m, dtype=bool)
+    for k in range(k_total):
+        pending = np.flatnonzero(alive)
+        for _ in range(spec.max_rounds):
+            if len(pending) == 0:
+                break
+            centers[pending, k] = rng.integers(lo, hi + 1, size=(len(pending), 2))
+            if k == 0:
+                pending = pending[:0]
+                break
+            diff = centers[pending, :k] - centers[pending, k : k + 1]
+            too_close = ((diff * diff).sum(axis=-1) < d2).any(axis=1)
+            pending = pending[too_close]
+        alive[pending] = False
+    return centers, alive
+
+
+def place_centers(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Centres ``(count, K, 2)`` int64 ``(x, y)``, each at least ``min_distance`` from the earlier ones.
+
+    Raises :class:`PlacementError` when some sample cannot be placed within the bounded tries.
+    """
+    centers = np.zeros((count, spec.objects, 2), dtype=np.int64)
+    todo = np.arange(count)
+    for _ in range(spec.max_restarts):
+        got, ok = _place_once(spec, rng, len(todo))
+        centers[todo[ok]] = got[ok]
+        todo = todo[~ok]
+        if len(todo) == 0:
+            return centers
+    lo, hi = spec.center_range
+    raise PlacementError(
+        f"could not place {spec.objects} objects at least {spec.min_distance} px apart with centres in "
+        f"{lo}..{hi} within {spec.max_restarts} x {spec.max_rounds} tries per object: lower --objects, "
+        "--min-distance or --object-size, or raise --size"
+    )
+
+
+# -- rendering -----------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def shape_template(shape: int, radius: int) -> np.ndarray:
+    """The pixels of one filled shape as a ``(2r+1, 2r+1)`` bool mask centred on its centre pixel.
+
+    Drawn by OpenCV itself, exactly as the original called it: ``cv2.rectangle(img, c - r, c + r,
+    colour, -1)`` (corners inclusive: a ``2r+1`` square) or ``cv2.circle(img, c, r, colour, -1)``.
+    Both rasterisations depend only on the offset from the centre, so this mask placed at any centre
+    equals drawing there (a test checks it against per-object drawing).
+    """
+    pad = 2
+    n = 2 * radius + 1 + 2 * pad
+    canvas = np.zeros((n, n), dtype=np.uint8)
+    c = radius + pad
+    if shape == SQUARE:
+        cv2.rectangle(canvas, (c - radius, c - radius), (c + radius, c + radius), 1, -1)
+    elif shape == CIRCLE:
+        cv2.circle(canvas, (c, c), radius, 1, -1)
+    else:
+        raise ValueError(f"unknown shape index {shape}")
+    if canvas[:pad].any() or canvas[-pad:].any() or canvas[:, :pad].any() or canvas[:, -pad:].any():
+        raise AssertionError(f"OpenCV drew {SHAPES[shape]} of radius {radius} beyond its box")
+    mask = canvas[pad:-pad, pad:-pad].astype(bool)
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=None)
+def _flat_offsets(shape: int, radius: int, size: int) -> np.ndarray:
+    """Flat (row * size + column) offsets of a shape's pixels from its centre pixel."""
+    dy, dx = np.nonzero(shape_template(shape, radius))
+    out = (dy - radius) * size + (dx - radius)
+    out.flags.writeable = False
+    return out.astype(np.int64)
+
+
+def render_index_map(centers: np.ndarray, shapes: np.ndarray, colors: np.ndarray, *, size: int,
+                     radius: int) -> np.ndarray:
+    """Colour-index maps ``(N, size, size)`` uint8: 0 background, ``c + 1`` palette colour ``c``.
+
+    Objects are painted in order (a later object covers an earlier one), as the original drew them.
+    """
+    n, k_total = shapes.shape
+    out = np.zeros(n * size * size, dtype=np.uint8)
+    if n == 0:
+        return out.reshape(0, size, size)
+    base = np.arange(n, dtype=np.int64) * (size * size)
+    for k in range(k_total):
+        centre = base + centers[:, k, 1] * size + centers[:, k, 0]
+        for shape in (SQUARE, CIRCLE):
+            sel = np.flatnonzero(shapes[:, k] == shape)
+            if len(sel) == 0:
+                continue
+            idx = centre[sel, None] + _flat_offsets(shape, radius, size)[None, :]
+            out[idx] = (colors[sel, k] + 1)[:, None]
+    return out.reshape(n, size, size)
+
+
+def render(centers: np.ndarray, shapes: np.ndarray, colors: np.ndarray, *, size: int, radius: int,
+           palette_rgb: Iterable[Iterable[int]], background: Iterable[int]) -> np.ndarray:
+    """Images ``(N, size, size, 3)`` uint8 RGB from the per-object arrays: the generator's renderer,
+    and the way to rebuild a file's images from its ``centers``, ``shapes`` and ``colors``."""
+    lut = np.array([tuple(background)] + [tuple(c) for c in palette_rgb], dtype=np.uint8)
+    centers, shapes, colors = np.asarray(centers), np.asarray(shapes), np.asarray(colors)
+    index = render_index_map(centers, shapes, colors, size=size, radius=radius)
+    n = len(index)
+    if n == 0:
+        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    # One OpenCV table lookup per channel, then one interleave: measured 12 ms for a block of 1024
+    # 64x64 images, against 90 ms for numpy's `lut[index]` (a gather of 3-byte rows).
+    flat = index.reshape(n * size, size)
+    tables = np.zeros((3, 256), dtype=np.uint8)
+    tables[:, : len(lut)] = lut.T
+    planes = [cv2.LUT(flat, tables[ch]) for ch in range(3)]
+    return cv2.merge(planes).reshape(n, size, size, 3)
+
+
+def rebuild_images(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
+    """Rebuild a split's images from its per-object arrays and the file's attributes alone.
+
+    ``arrays`` holds ``centers``, ``shapes`` and ``colors`` (as :func:`coordconv_data.store.read_split`
+    returns them); ``attrs`` the file's root attributes (``summarize(path).attrs``).
+    """
+    palette = attrs["palette"]
+    if isinstance(palette, str):
+        palette = json.loads(palette)
+    background = attrs["background"]
+    return render(arrays["centers"], arrays["shapes"], arrays["colors"], size=int(attrs["canvas_size"]),
+                  radius=int(attrs["object_size"]) // 2, palette_rgb=[p["rgb"] for p in palette],
+                  background=background)
+
+
+# -- pair geometry (for statistics and tests) -----------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def overlap_table(radius: int) -> np.ndarray:
+    """``table[a, b, dy + 2r, dx + 2r]``: do shape ``a`` at the origin and shape ``b`` at ``(dx, dy)``
+    share a pixel? Offsets beyond ``2r`` never overlap."""
+    span = 4 * radius + 1
+    table = np.zeros((2, 2, span, span), dtype=bool)
+    for a in (SQUARE, CIRCLE):
+        ta = shape_template(a, radius).astype(np.float32)
+        for b in (SQUARE, CIRCLE):
+            tb = shape_template(b, radius).astype(np.float32)
+            # Full cross-correlation: entry (dy + 2r, dx + 2r) counts the shared pixels.
+            padded = np.pad(ta, 2 * radius)
+            corr = cv2.matchTemplate(padded, tb, cv2.TM_CCORR)
+            table[a, b] = corr > 0.5
+    table.flags.writeable = False
+    return table
+
+
+def pair_overlaps(centers: np.ndarray, shapes: np.ndarray, radius: int) -> np.ndarray:
+    """``(N,)`` bool: does any pair of objects in a sample share a pixel?"""
+    n, k_total = shapes.shape
+    out = np.zeros(n, dtype=bool)
+    table = overlap_table(radius)
+    r2 = 2 * radius
+    for i in range(k_total):
+        for j in range(i + 1, k_total):
+            d = centers[:, j] - centers[:, i]
+            near = (np.abs(d) <= r2).all(axis=1)
+            hit = np.zeros(n, dtype=bool)
+            sel = np.flatnonzero(near)
+            hit[sel] = table[shapes[sel, i], shapes[sel, j], d[sel, 1] + r2, d[sel, 0] + r2]
+            out |= hit
+    return out
+
+
+# -- blocks --------------------------------------------------------------------------------------------
+
+def make_block(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """``count`` samples: images, colors, shapes, centers (one block of :func:`generate_blocks`)."""
+    shapes = (rng.random((count, spec.objects)) >= 0.5).astype(np.uint8)  # original: random() < 0.5 -> square
+    centers = place_centers(spec, rng, count)
+    colors = np.broadcast_to(np.arange(spec.objects, dtype=np.uint8), (count, spec.objects)).copy()
+    images = render(centers, shapes, colors, size=spec.size, radius=spec.radius,
+                    palette_rgb=[rgb for _, rgb in spec.palette()], background=spec.background)
+    return {"images": images, "colors": colors, "shapes": shapes, "centers": centers}
+
+
+def generate_split(spec: SortOfClevrSpec, split: str, *, workers: int = 1):
+    """Yield ``(start, arrays)`` blocks of one split (``train`` or ``test``), in order."""
+    n = spec.n_train if split == "train" else spec.n_test
+    yield from generate_blocks(make_block, spec, n, seed=spec.seed, stream=STREAMS[split],
+                               block_size=spec.block_size, workers=workers)
+
+
+def generate(spec: SortOfClevrSpec, split: str = "train") -> dict[str, np.ndarray]:
+    """A whole split in memory (for small ``n``: tests, notebooks)."""
+    parts = [a for _, a in generate_split(spec, split)]
+    if not parts:
+        empty = make_block(spec, np.random.default_rng(0), 0)
+        return empty
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
