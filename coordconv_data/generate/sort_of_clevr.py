@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -38,6 +37,7 @@ import cv2
 import numpy as np
 
 from .blocks import generate_blocks
+from .chunks import ChunkAssembler, ChunkCodec
 
 # Palette in RGB, in the order objects take their colours: blue and red first (the paper's two), then
 # the rest of the relational-networks original's six (its tuples were BGR; these are the same colours).
@@ -57,6 +57,7 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 PAPER_CANVAS = 64
 PAPER_HALF = 10  # the original's `size`: square corners centre +- 10, circle radius 10
 STREAMS = {"train": 0, "test": 1}
+BLOCK_BYTES = 16 * 2**20  # images of one block (1024 at 64x64: 12 MiB)
 
 
 class PlacementError(ValueError):
@@ -87,8 +88,10 @@ class SortOfClevrSpec:
 
     ``object_size`` is the square's side and the circle's diameter (odd: ``2 * radius + 1``); left
     ``None`` it scales with the canvas from the paper's 21 at 64. ``min_distance`` defaults to twice
-    the radius (the original's ``size * 2``). Centres range over ``radius .. size - 1 - radius``, so
-    every object lies wholly inside the canvas (the original's ``randint(size, img_size - size)``).
+    the radius (the original's ``size * 2``), at least 1. Centres range over
+    ``radius .. size - 1 - radius``, so every object lies wholly inside the canvas (the original's
+    ``randint(size, img_size - size)``). ``block_size`` (samples generated together from one seeded
+    stream) defaults to :func:`default_block_size`; like the seed, it determines the data.
     """
 
     n: int = 50000
@@ -99,7 +102,7 @@ class SortOfClevrSpec:
     min_distance: int | None = None
     background: tuple[int, int, int] = BACKGROUNDS["white"]
     seed: int = 0
-    block_size: int = 1024
+    block_size: int | None = None
     max_rounds: int = 100
     max_restarts: int = 10
 
@@ -123,9 +126,13 @@ class SortOfClevrSpec:
             raise ValueError(f"--object-size {self.object_size} does not fit on a {self.size}x{self.size} "
                              "canvas: lower --object-size or raise --size")
         if self.min_distance is None:
-            object.__setattr__(self, "min_distance", 2 * self.radius)
+            # The original's `size * 2`; at least 1 so that one-pixel objects never coincide. Any
+            # distance above radius * sqrt(2) keeps every object's centre pixel uncovered.
+            object.__setattr__(self, "min_distance", max(1, 2 * self.radius))
         if self.min_distance < 0:
             raise ValueError(f"--min-distance must be 0 or more, got {self.min_distance}")
+        if self.block_size is None:
+            object.__setattr__(self, "block_size", default_block_size(self.size))
         for name in ("block_size", "max_rounds", "max_restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -159,6 +166,15 @@ class SortOfClevrSpec:
 
     def params(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def default_block_size(size: int) -> int:
+    """Samples per block: a power of two (so chunk grids divide it), at most 1024, with a block's
+    images within :data:`BLOCK_BYTES` so that memory stays small for big canvases too."""
+    block = 1024
+    while block > 1 and block * size * size * 3 > BLOCK_BYTES:
+        block //= 2
+    return block
 
 
 def check_feasible(spec: SortOfClevrSpec) -> None:
@@ -390,3 +406,137 @@ def generate(spec: SortOfClevrSpec, split: str = "train") -> dict[str, np.ndarra
         empty = make_block(spec, np.random.default_rng(0), 0)
         return empty
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+# -- files ---------------------------------------------------------------------------------------------
+
+# Storage, measured by benchmarks/bench_sort_of_clevr.py --compression on 10240 default images
+# (126 MB raw, 2-core machine): gzip-1 0.45 s / 3.1 MB, gzip-3 0.48 s / 1.8 MB, gzip-4 0.85 s /
+# 1.7 MB, gzip-6 1.1 s / 0.9 MB, lzf 0.5-0.7 s / 4.0 MB, none 0.2 s / 126 MB. White backgrounds
+# compress ~70x; gzip-3 is as fast as gzip-1 (levels 1-3 use zlib's fast matcher) and 40% smaller,
+# while level 4 and up switch to lazy matching and double the time for little; lzf is both slower
+# and bigger here, and not every HDF5 reader has it. uint8 gains nothing from shuffle.
+IMAGE_LEVEL = 3
+# The original layout's float32 images: 4x the bytes; shuffle groups the equal high bytes of the
+# few distinct values (gzip-1 with shuffle: 2.45 MB per 5120 images against 2.66 MB without, at
+# about the same time); gzip-3 is another 25% smaller for 3% more time.
+ORIGINAL_IMAGE = {"dtype": "float32", "level": 3, "shuffle": True}
+# The per-object arrays are small (bytes per sample); the writer's default gzip-4 (shuffled for
+# int64 centres) keeps them at a few hundred kB for 50,000 samples.
+SMALL_COMPRESSION = "gzip"
+CHUNK_BYTES = 256 * 1024  # the store's chunk target (DESIGN: 64 KiB to 1 MiB)
+
+
+def chunk_rows(block_size: int, sample_bytes: int) -> int:
+    """Samples per image chunk: the largest divisor of the block size within :data:`CHUNK_BYTES`."""
+    best = 1
+    for rows in range(1, block_size + 1):
+        if block_size % rows == 0 and rows * sample_bytes <= CHUNK_BYTES:
+            best = rows
+    return best
+
+
+def image_codec(spec: SortOfClevrSpec, layout: str) -> ChunkCodec:
+    shape = (spec.size, spec.size, 3)
+    if layout == "original":
+        # The paper's GAN code reads `train_x` as floats in [-1, 1]: pixel / 127.5 - 1, as its
+        # generator computed them (in float64, then stored as float32: the model casts to float32
+        # anyway, and its loader sizes memory at 4 bytes a value).
+        dtype = np.dtype(ORIGINAL_IMAGE["dtype"])
+        return ChunkCodec(chunk_rows(spec.block_size, dtype.itemsize * 3 * spec.size ** 2), shape,
+                          dtype.name, level=ORIGINAL_IMAGE["level"], shuffle=ORIGINAL_IMAGE["shuffle"],
+                          divisor=127.5, offset=-1.0)
+    return ChunkCodec(chunk_rows(spec.block_size, 3 * spec.size ** 2), shape, "uint8", level=IMAGE_LEVEL)
+
+
+@dataclass(frozen=True)
+class _FileJob:
+    """What a worker needs to generate a block and encode its image chunks."""
+
+    spec: SortOfClevrSpec
+    codec: ChunkCodec
+    misalign: int  # how far past a chunk boundary every block of this stream starts
+
+
+def _file_block(job: _FileJob, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    arrays = make_block(job.spec, rng, count)
+    parts = job.codec.split_block(arrays.pop("images"), job.misalign)
+    arrays.update({f"images_{k}": v for k, v in parts.items()})
+    return arrays
+
+
+def file_attrs(spec: SortOfClevrSpec, layout: str) -> dict[str, Any]:
+    lo, hi = spec.center_range
+    attrs: dict[str, Any] = {
+        "canvas_size": spec.size,
+        "objects": spec.objects,
+        "object_size": spec.object_size,
+        "min_distance": spec.min_distance,
+        "center_range": [lo, hi],
+        "center_order": "x, y",
+        "palette": json.dumps([{"name": name, "rgb": list(rgb)} for name, rgb in spec.palette()]),
+        "shape_names": json.dumps(list(SHAPES)),
+        "background": list(spec.background),
+        "drawing_order": "objects in index order; a later object covers an earlier one where they meet",
+    }
+    if layout == "original":
+        attrs["train_x"] = (f"all {spec.n} images as float32 pixel / 127.5 - 1 in [-1, 1]: the native "
+                            f"train split (first {spec.n_train}) then its test split (last {spec.n_test})")
+    return attrs
+
+
+def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Generate ``spec`` into ``path`` atomically, block by block; returns the sample count per split.
+
+    Memory stays flat in ``n``: each block is generated (in ``workers`` processes), its image chunks
+    compressed there, and written before more than ``2 * workers`` blocks are in flight. The file is
+    the same, byte for byte, for any ``workers``.
+
+    ``layout="native"``: groups ``train`` and ``test`` with ``images`` (N, S, S, 3) uint8 RGB,
+    ``colors`` (N, K) uint8, ``shapes`` (N, K) uint8, ``centers`` (N, K, 2) int64 ``(x, y)``.
+    ``layout="original"``: what the paper's GAN code loads: ``train_x`` (N, S, S, 3) float32 in
+    [-1, 1] holding the train images then the test images, and ``train_colors``, ``train_shapes``,
+    ``train_centers`` alike.
+
+    Raises :class:`PlacementError` when objects cannot be placed, and
+    :class:`coordconv_data.store.StoreError` when ``path`` exists (without ``force``) or cannot be written.
+    """
+    from ..store import DatasetWriter
+
+    advance = progress or (lambda k: None)
+    codec = image_codec(spec, layout)
+    k = spec.objects
+    with DatasetWriter(path, "sort-of-clevr", seed=spec.seed, params=spec.params(), attrs=file_attrs(spec, layout),
+                       layout=layout, force=force) as w:
+        def small(name: str, n: int) -> dict[str, Any]:
+            return {
+                "colors": w.create(f"{name}colors", (n, k), np.uint8, compression=SMALL_COMPRESSION),
+                "shapes": w.create(f"{name}shapes", (n, k), np.uint8, compression=SMALL_COMPRESSION),
+                "centers": w.create(f"{name}centers", (n, k, 2), np.int64, compression=SMALL_COMPRESSION),
+            }
+
+        if layout == "native":
+            targets = []
+            for split in ("train", "test"):
+                n = spec.n_train if split == "train" else spec.n_test
+                targets.append((split, 0, ChunkAssembler(codec.create(w, f"{split}/images", n), codec),
+                                small(f"{split}/", n)))
+        else:
+            images = ChunkAssembler(codec.create(w, "train_x", spec.n), codec)
+            arrays = small("train_", spec.n)
+            targets = [("train", 0, images, arrays), ("test", spec.n_train, images, arrays)]
+        for split, base, assembler, arrays in targets:
+            job = _FileJob(spec, codec, base % codec.rows)
+            n = spec.n_train if split == "train" else spec.n_test
+            for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
+                                                block_size=spec.block_size, workers=workers):
+                count = len(block["colors"])
+                assembler.add(base + start, {key: block[f"images_{key}"] for key in ("head", "tail", "chunks",
+                                                                                     "chunk_sizes")})
+                for name, ds in arrays.items():
+                    ds[base + start : base + start + count] = block[name]
+                advance(count)
+        for _, _, assembler, _ in targets:
+            assembler.close()
+    return {"train": spec.n_train, "test": spec.n_test}
