@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -177,27 +177,30 @@ def default_block_size(size: int) -> int:
     return block
 
 
+# The largest possible least distance between k points in a unit square (the "spreading points"
+# problem; exact values, Schaer and others): k points at least d apart in a square of side s exist
+# iff d <= s * SPREAD[k]. The integer grid of centres only makes it harder.
+SPREAD = {2: math.sqrt(2), 3: math.sqrt(6) - math.sqrt(2), 4: 1.0, 5: math.sqrt(2) / 2, 6: math.sqrt(13) / 6}
+
+
 def check_feasible(spec: SortOfClevrSpec) -> None:
     """Refuse requests that no placement can satisfy, before any work starts.
 
-    Necessary conditions only (a request passing them may still be too tight for rejection
-    sampling, which then fails after its bounded tries): ``k`` points at least ``d`` apart on a
-    ``g x g`` grid need ``g * g >= k`` distinct points; two of them need ``d <= (g - 1) * sqrt(2)``,
-    the grid's diagonal; and the ``k`` disjoint disks of radius ``d / 2`` around them must fit, by
-    area, in the square of side ``g - 1 + d`` that contains them all.
+    ``k`` centres at least ``d`` apart must fit in the square of side ``hi - lo`` that holds the
+    centres: impossible when ``d`` exceeds that side times :data:`SPREAD[k]`, or when there are
+    fewer grid points than objects. A request that passes may still be too tight for rejection
+    sampling (near the limit almost no random draw fits); it then fails after its bounded tries.
     """
     k, d = spec.objects, spec.min_distance
     lo, hi = spec.center_range
-    g = hi - lo + 1
+    side = hi - lo
     if k < 2 or d == 0:
         return
     why = None
-    if k > g * g:
-        why = f"only {g * g} centre positions"
-    elif d > (g - 1) * math.sqrt(2):
-        why = f"the farthest two centres can be is {(g - 1) * math.sqrt(2):.1f} px"
-    elif k * math.pi * (d / 2) ** 2 > (g - 1 + d) ** 2:
-        why = f"{k} objects that far apart do not fit in that area"
+    if k > (side + 1) ** 2:
+        why = f"only {(side + 1) ** 2} centre positions"
+    elif d > side * SPREAD[k] + 1e-9:
+        why = f"{k} centres in a {side} px square can be at most {side * SPREAD[k]:.1f} px apart"
     if why:
         raise PlacementError(
             f"cannot place {k} objects at least {d} px apart with centres in {lo}..{hi} "
@@ -516,18 +519,21 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
                 "centers": w.create(f"{name}centers", (n, k, 2), np.int64, compression=SMALL_COMPRESSION),
             }
 
+        def images(name: str, n: int) -> ChunkAssembler:
+            # HDF5 wants chunks no longer than the data; a split that short is a single block anyway.
+            fitted = replace(codec, rows=min(codec.rows, max(1, n)))
+            return ChunkAssembler(fitted.create(w, name, n), fitted)
+
         if layout == "native":
             targets = []
             for split in ("train", "test"):
                 n = spec.n_train if split == "train" else spec.n_test
-                targets.append((split, 0, ChunkAssembler(codec.create(w, f"{split}/images", n), codec),
-                                small(f"{split}/", n)))
+                targets.append((split, 0, images(f"{split}/images", n), small(f"{split}/", n)))
         else:
-            images = ChunkAssembler(codec.create(w, "train_x", spec.n), codec)
-            arrays = small("train_", spec.n)
-            targets = [("train", 0, images, arrays), ("test", spec.n_train, images, arrays)]
+            both, arrays = images("train_x", spec.n), small("train_", spec.n)
+            targets = [("train", 0, both, arrays), ("test", spec.n_train, both, arrays)]
         for split, base, assembler, arrays in targets:
-            job = _FileJob(spec, codec, base % codec.rows)
+            job = _FileJob(spec, assembler.codec, base % assembler.codec.rows)
             n = spec.n_train if split == "train" else spec.n_test
             for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
                                                 block_size=spec.block_size, workers=workers):
