@@ -270,6 +270,7 @@ def test_native_file_schema_and_rebuild(files):
     summary = summarize(paths["native", 1], "sort-of-clevr")
     assert summary.lengths == {"train": 630, "test": 70}
     assert summary.params["min_distance"] == 20 and summary.seed == 11
+    assert soc.SortOfClevrSpec(**summary.params) == spec  # the file alone says how to regenerate it
     palette = json.loads(summary.attrs["palette"])
     assert palette == [{"name": "blue", "rgb": [0, 0, 255]}, {"name": "red", "rgb": [255, 0, 0]}]
     assert json.loads(summary.attrs["shape_names"]) == ["square", "circle"]
@@ -428,3 +429,18 @@ def test_tiny_requests(tmp_path, layout, n, fraction):
             images = np.rint((arrays["x"].astype(np.float64) + 1) * 127.5).astype(np.uint8)
         assert len(images) == length
         np.testing.assert_array_equal(soc.rebuild_images(arrays, s.attrs), images)
+
+
+def test_shapes_equal_the_originals_float64_drawing():
+    """The original drew on a float64 canvas of 255s; OpenCV rasterises it the same way."""
+    spec = soc.SortOfClevrSpec(n=60, test_fraction=0, seed=4)
+    data = soc.generate(spec)
+    for i in range(60):
+        canvas = np.ones((64, 64, 3)) * 255
+        for (x, y), shape, color in zip(data["centers"][i], data["shapes"][i], data["colors"][i]):
+            rgb = PAPER_COLORS[int(color)]
+            if shape == soc.SQUARE:
+                cv2.rectangle(canvas, (int(x) - 10, int(y) - 10), (int(x) + 10, int(y) + 10), rgb, -1)
+            else:
+                cv2.circle(canvas, (int(x), int(y)), 10, rgb, -1)
+        np.testing.assert_array_equal(data["images"][i], canvas.astype(np.uint8))
