@@ -248,8 +248,8 @@ def place_centers(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -
     lo, hi = spec.center_range
     raise PlacementError(
         f"could not place {spec.objects} objects at least {spec.min_distance} px apart with centres in "
-        f"{lo}..{hi} within {spec.max_restarts} x {spec.max_rounds} tries per object: lower --objects, "
-        "--min-distance or --object-size, or raise --size"
+        f"{lo}..{hi} in {spec.max_restarts} x {spec.max_rounds} random tries per object (too tight to place "
+        "by chance): lower --objects, --min-distance or --object-size, or raise --size"
     )
 
 
