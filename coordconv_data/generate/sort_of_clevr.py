@@ -414,15 +414,16 @@ def generate(spec: SortOfClevrSpec, split: str = "train") -> dict[str, np.ndarra
 # -- files ---------------------------------------------------------------------------------------------
 
 # Storage, measured by benchmarks/bench_sort_of_clevr.py --compression on 10240 default images
-# (126 MB raw, 2-core machine): gzip-1 0.45 s / 3.1 MB, gzip-3 0.48 s / 1.8 MB, gzip-4 0.85 s /
-# 1.7 MB, gzip-6 1.1 s / 0.9 MB, lzf 0.5-0.7 s / 4.0 MB, none 0.2 s / 126 MB. White backgrounds
-# compress ~70x; gzip-3 is as fast as gzip-1 (levels 1-3 use zlib's fast matcher) and 40% smaller,
-# while level 4 and up switch to lazy matching and double the time for little; lzf is both slower
-# and bigger here, and not every HDF5 reader has it. uint8 gains nothing from shuffle.
+# (126 MB raw; 2-core machine shared with other jobs, medians of 5): none 0.21 s / 126 MB, lzf
+# 0.50 s / 4.0 MB, gzip-1 0.40 s / 3.1 MB, gzip-3 0.50 s / 1.85 MB, gzip-4 0.74 s / 1.8 MB, gzip-6
+# 0.89 s / 0.9 MB. White backgrounds compress ~70x. gzip-3 costs about what gzip-1 does (levels 1-3
+# use zlib's fast matcher) for 40% less; from level 4 zlib's lazy matching costs 50-80% more time,
+# which would dominate the run. lzf is bigger, no faster, and not in every HDF5 reader. uint8 gains
+# nothing from shuffle.
 IMAGE_LEVEL = 3
-# The original layout's float32 images: 4x the bytes; shuffle groups the equal high bytes of the
-# few distinct values (gzip-1 with shuffle: 2.45 MB per 5120 images against 2.66 MB without, at
-# about the same time); gzip-3 is another 25% smaller for 3% more time.
+# The original layout's float32 images are 4x the bytes. Encoding 50,000 of them, interleaved
+# repeats: gzip-1 9.1 s / 25 MB, gzip-3 9.2 s / 24 MB, gzip-3 with shuffle 10.5 s / 17 MB. Shuffle
+# groups the equal high bytes of the few distinct values: 30% smaller for 13% more time.
 ORIGINAL_IMAGE = {"dtype": "float32", "level": 3, "shuffle": True}
 # The per-object arrays are small (bytes per sample); the writer's default gzip-4 (shuffled for
 # int64 centres) keeps them at a few hundred kB for 50,000 samples.
