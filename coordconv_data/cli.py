@@ -229,7 +229,8 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
     21x21 square or a radius-10 circle, centres in 10..53 at least 20 px apart. Every image's
     objects (colour, shape, centre) are stored beside it. `--layout original` writes what the
     paper's GAN code loads: `train_x`, all images as floats in [-1, 1].
-    The relational-networks dataset: --size 75 --objects 6 --object-size 11.
+
+    Data like the relational-networks original's: --size 75 --objects 6 --object-size 11.
     """
     from .generate.sort_of_clevr import PlacementError, SortOfClevrSpec, parse_color, write_file
 
