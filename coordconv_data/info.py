@@ -138,3 +138,45 @@ def format_text(d: dict[str, Any]) -> str:
     for split, stats in d["statistics"].items():
         lines.append(f"  {split} statistics: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     return "\n".join(lines)
+
+
+@register_statistics("sort-of-clevr")
+def _sort_of_clevr_stats(f: h5py.File, summary: FileSummary) -> dict[str, Any]:
+    """Per split: objects per colour and shape, the centres' range and mean, the closest pair of
+    centres, and how many images have objects that touch or overlap (a later one covering part of
+    an earlier one: the paper's 20 px rule allows it at the corners of squares)."""
+    import json
+
+    from .generate.sort_of_clevr import SHAPES, pair_overlaps
+
+    palette = summary.attrs.get("palette")
+    names = [p["name"] for p in json.loads(palette)] if isinstance(palette, str) else None
+    radius = int(summary.attrs.get("object_size", 21)) // 2
+    out: dict[str, Any] = {}
+    for split, arrays in summary.splits.items():
+        if "centers" not in arrays:  # a file of the original script: images only
+            out[split] = {"per-object arrays": "none (images only)"}
+            continue
+        centers = f[arrays["centers"]][...]
+        shapes = f[arrays["shapes"]][...]
+        colors = f[arrays["colors"]][...]
+        if len(centers) == 0:
+            out[split] = {"samples": 0}
+            continue
+        color_counts = np.bincount(colors.ravel(), minlength=len(names or ()))
+        shape_counts = np.bincount(shapes.ravel(), minlength=len(SHAPES))
+        stats: dict[str, Any] = {
+            "colors": {(names[i] if names and i < len(names) else str(i)): int(c) for i, c in enumerate(color_counts)},
+            "shapes": {(SHAPES[i] if i < len(SHAPES) else str(i)): int(c) for i, c in enumerate(shape_counts)},
+            "x_range": [int(centers[..., 0].min()), int(centers[..., 0].max())],
+            "y_range": [int(centers[..., 1].min()), int(centers[..., 1].max())],
+            "mean_center": [round(float(centers[..., 0].mean()), 2), round(float(centers[..., 1].mean()), 2)],
+        }
+        k = centers.shape[1]
+        if k > 1:
+            i, j = np.triu_indices(k, 1)
+            d = np.sqrt(((centers[:, i] - centers[:, j]) ** 2).sum(-1))
+            stats["min_center_distance"] = round(float(d.min()), 2)
+            stats["images_with_overlap"] = int(pair_overlaps(centers, shapes, radius).sum())
+        out[split] = stats
+    return out

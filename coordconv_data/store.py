@@ -55,6 +55,7 @@ class DatasetKind:
     arrays: tuple[str, ...]
     original_fields: tuple[str, ...] = ()
     original_splits: Mapping[str, str] = field(default_factory=dict)  # our split -> its key prefix
+    original_optional: tuple[str, ...] = ()  # read when present (a file of the original script lacks them)
 
 
 KINDS: dict[str, DatasetKind] = {}
@@ -71,6 +72,19 @@ register_kind(
         arrays=("images", "onehots", "locations"),
         original_fields=("image", "imagegray", "onehots", "locations", "normalized_locations"),
         original_splits={"train": "train", "test": "val"},
+    )
+)
+
+# Sort-of-Clevr's original layout is what the paper's GAN code loads: one `train_x` of all images
+# (its loader cuts off the last 10% as test), plus our per-object arrays (the original kept those in
+# a pickle), so a file of the original script, `train_x` alone, is recognised too.
+register_kind(
+    DatasetKind(
+        "sort-of-clevr",
+        arrays=("images", "colors", "shapes", "centers"),
+        original_fields=("x",),
+        original_splits={"train": "train"},
+        original_optional=("colors", "shapes", "centers"),
     )
 )
 
@@ -353,6 +367,8 @@ def summarize(path: str | os.PathLike, kind: str | None = None) -> FileSummary:
                 raise StoreError(f"{p}: {found} has no original layout")
             for split, prefix in spec.original_splits.items():
                 splits[split] = {fld: f"{prefix}_{fld}" for fld in spec.original_fields}
+                splits[split].update({fld: f"{prefix}_{fld}" for fld in spec.original_optional
+                                      if f"{prefix}_{fld}" in f})
         else:
             for split in SPLITS:
                 if split not in f:

@@ -140,3 +140,40 @@ def preview(path: str | os.PathLike, out: str | os.PathLike, *, split: str = "tr
     arrays = read_split(path, split, stop=count)
     write_png(grid(renderer(arrays, summary.attrs)), out, force=force)
     return count
+
+
+@register_tiles("sort-of-clevr")
+def _sort_of_clevr_tiles(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
+    """Each image enlarged, every object outlined in black (its square or circle) with its centre
+    crossed, and labelled with colour and shape initials in drawing order (e.g. ``b:sq r:ci``)."""
+    import json
+
+    images = np.asarray(arrays["images"] if "images" in arrays else arrays["x"])
+    if images.dtype != np.uint8:  # the original layout's floats in [-1, 1]
+        images = np.clip(np.rint((images.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    scale = _scale_for(images.shape[1])
+    palette = attrs.get("palette")
+    names = [p["name"] for p in json.loads(palette)] if isinstance(palette, str) else []
+    radius = int(attrs.get("object_size", 21)) // 2
+    outline = (0, 0, 0)
+    tiles = []
+    for i, img in enumerate(images):
+        tile = enlarge(img, scale)
+        if "centers" not in arrays:  # a file of the original script: nothing to mark
+            tiles.append(tile)
+            continue
+        words = []
+        for (x, y), shape, color in zip(arrays["centers"][i], arrays["shapes"][i], arrays["colors"][i]):
+            x0, y0 = (int(x) - radius) * scale, (int(y) - radius) * scale
+            x1, y1 = (int(x) + radius + 1) * scale - 1, (int(y) + radius + 1) * scale - 1
+            cx, cy = int(x) * scale + scale // 2, int(y) * scale + scale // 2
+            if int(shape) == 0:
+                cv2.rectangle(tile, (x0, y0), (x1, y1), outline, 1)
+            else:
+                cv2.circle(tile, (cx, cy), (2 * radius + 1) * scale // 2, outline, 1, cv2.LINE_AA)
+            cv2.drawMarker(tile, (cx, cy), outline, cv2.MARKER_CROSS, 3 * scale, 1)
+            name = names[int(color)] if int(color) < len(names) else str(int(color))
+            words.append(f"{name[0]}:{'sq' if int(shape) == 0 else 'ci'}")
+        label(tile, " ".join(words))
+        tiles.append(tile)
+    return tiles
