@@ -117,6 +117,10 @@ def temporary_sibling(path: Path) -> Path:
     except OSError as e:
         raise StoreError(f"cannot write in folder {path.parent}: {e.strerror or e}") from None
     os.close(fd)
+    # mkstemp makes the file private (0600); the result should get the permissions of any new file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 

@@ -150,3 +150,11 @@ def test_unknown_kind_or_layout_is_rejected(tmp_path):
         DatasetWriter(tmp_path / "a.h5", "mnist", seed=0, params={})
     with pytest.raises(StoreError, match="unknown layout"):
         DatasetWriter(tmp_path / "a.h5", "not-so-clevr", seed=0, params={}, layout="tf")
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    p = tmp_path / "d.h5"
+    write_minimal(p)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask
