@@ -302,11 +302,9 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
         rgb = parse_color(background)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="'--background'") from None
-    try:
-        spec = SortOfClevrSpec(n=n, test_fraction=test_fraction, objects=objects, size=size,
-                               object_size=object_size, min_distance=min_distance, background=rgb, seed=seed)
-    except ValueError as e:  # option values that do not fit together; the message names them
-        raise click.UsageError(str(e)) from None
+    spec = _spec_or_usage_error(lambda: SortOfClevrSpec(
+        n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
+        min_distance=min_distance, background=rgb, seed=seed))
     _check_outputs([out], force)
     try:
         with progress(spec.n, "sort-of-clevr", quiet) as advance:
