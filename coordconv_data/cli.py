@@ -276,8 +276,7 @@ def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool)
               help="Background colour: white, black, or R,G,B (0..255 each).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Random seed; the same seed and options give the same file.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes generating and compressing blocks; the file is the same for any number.")
+@workers_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sort_of_clevr.h5"),
               show_default=True, help="Output HDF5 file.")
 @layout_option
