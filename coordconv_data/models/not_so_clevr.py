@@ -115,6 +115,17 @@ class DeconvPainter(nn.Module):
         return self.body(coords.reshape(-1, 2, 1, 1))
 
 
+def _same_conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
+    """A stride-1 ``'same'`` convolution, padded as TensorFlow pads even kernels (less before).
+
+    torch's ``padding='same'`` warns for even kernels and copies the input; an explicit pad does not.
+    """
+    if k % 2:
+        return [nn.Conv2d(c_in, c_out, k, padding=k // 2)]
+    before, after = (k - 1) // 2, k // 2
+    return [nn.ZeroPad2d((before, after, before, after)), nn.Conv2d(c_in, c_out, k)]
+
+
 class CoordConvImagePainter(nn.Module):
     r"""CoordConv renderer: the coordinate classifier, a softmax over pixels, then a conv painter.
 
@@ -142,12 +153,11 @@ class CoordConvImagePainter(nn.Module):
         super().__init__()
         self.locate = CoordConvPainter(mul=1, with_r=with_r)
         self.sharpen = bool(sharpen)
-        widths = (1, 8 * mul, 8 * mul, 16 * mul, 16 * mul)
+        widths = (1, 8 * mul, 8 * mul, 16 * mul, 16 * mul, 1)
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, fs, padding="same"), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(widths[-1], 1, fs, padding="same"))
-        self.paint = nn.Sequential(*layers)
+            layers += [*_same_conv(c_in, c_out, fs), nn.ReLU(inplace=True)]
+        self.paint = nn.Sequential(*layers[:-1])
         he_normal_(self)
 
     def forward(self, coords: Tensor) -> Tensor:
@@ -169,9 +179,9 @@ class ConvRegressor(nn.Module):
     r"""Plain conv regressor: strided convolutions and global average pooling to ``(x, y)``.
 
     The original's ``big_conv2`` (``ConvRegressor`` type ``conv_quarant``, what its ``train.py`` builds
-    for any file without ``uniform`` in its name): nine convolutions of width ``16 * mul`` (a ``5x5``
-    and four ``3x3`` of stride 2 take ``64x64`` to ``2x2``), ReLU after each, BatchNorm after the
-    second and fifth, a final ``3x3`` to 2 channels, and the mean over positions. The original also put
+    for any file without ``uniform`` in its name): eight convolutions of width ``16 * mul`` (a ``5x5``
+    and four ``3x3`` of stride 2 take ``64x64`` to ``2x2``) with ReLU, BatchNorm after the second's
+    ReLU and before the fifth's, a final ``3x3`` to 2 channels, and the mean over positions. The original also put
     a ReLU on those 2 channels, which only works for its non-negative ``loc / 64`` targets and can die;
     it is left out because our targets are in ``[-1, 1]``.
 
