@@ -180,6 +180,25 @@ def test_coordconv_is_addcoords_then_one_conv(cls, rank, spatial, with_r):
     torch.testing.assert_close(layer(x), expected)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(padding="same", padding_mode="reflect"),
+        dict(padding=2, padding_mode="circular", stride=2),
+        dict(padding=(1, 0), padding_mode="replicate", dilation=2),
+        dict(padding="valid", bias=False),
+    ],
+)
+def test_coordconv_equals_concatenation_for_every_padding(kwargs):
+    torch.manual_seed(0)
+    layer = CoordConv2d(3, 4, 3, with_r=True, dtype=torch.float64, **kwargs)
+    reference = nn.Conv2d(6, 4, 3, dtype=torch.float64, **kwargs)
+    reference.load_state_dict(layer.conv.state_dict())
+    x = torch.randn(2, 3, 9, 10, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), reference(AddCoords(with_r=True)(x)))
+    torch.testing.assert_close(layer(x[0]), reference(AddCoords(with_r=True)(x[0])))
+
+
 def test_coordconv_passes_conv_arguments():
     layer = CoordConv2d(2, 4, (3, 5), stride=2, padding="valid", dilation=(1, 2), bias=False, padding_mode="zeros")
     assert layer.conv.bias is None and layer.conv.stride == (2, 2) and layer.conv.dilation == (1, 2)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .coords import AddCoords
+from .coords import CoordConv2d
 from .registry import check_positive_int, register_model
 from .tiled import TiledCoordConv2d
 from .weight_init import glorot_uniform_, he_normal_
@@ -100,7 +100,8 @@ class DCGANDiscriminator(nn.Module):
 
     Four stride-2 ``5x5`` convolutions of width ``64, 128, 256, 512`` with leaky ReLU (slope 0.2),
     BatchNorm on all but the first, then a dense layer from ``4x4x512`` to one logit. With
-    ``coords=True`` an :class:`AddCoords` layer comes first (the original's ``coords_in_d``).
+    ``coords=True`` the first convolution is a :class:`CoordConv2d` (the original's ``coords_in_d``:
+    AddCoords on the input image).
     Glorot-uniform init (the ``tf.layers`` defaults).
 
     Shape:
@@ -110,11 +111,14 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = IMAGE_CHANNELS, coords: bool = False, with_r: bool = False) -> None:
         super().__init__()
-        self.addcoords = AddCoords(2, with_r=with_r) if coords else nn.Identity()
-        c0 = in_channels + (2 + int(with_r) if coords else 0)
+        first: nn.Module
+        if coords:
+            first = CoordConv2d(in_channels, 64, 5, stride=2, padding=2, with_r=with_r)
+        else:
+            first = nn.Conv2d(in_channels, 64, 5, stride=2, padding=2)
         lrelu = nn.LeakyReLU
         self.features = nn.Sequential(
-            nn.Conv2d(c0, 64, 5, stride=2, padding=2), lrelu(0.2, inplace=True),
+            first, lrelu(0.2, inplace=True),
             nn.Conv2d(64, 128, 5, stride=2, padding=2), nn.BatchNorm2d(128), lrelu(0.2, inplace=True),
             nn.Conv2d(128, 256, 5, stride=2, padding=2), nn.BatchNorm2d(256), lrelu(0.2, inplace=True),
             nn.Conv2d(256, 512, 5, stride=2, padding=2), nn.BatchNorm2d(512), lrelu(0.2, inplace=True),
@@ -124,7 +128,7 @@ class DCGANDiscriminator(nn.Module):
         glorot_uniform_(self)
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.classifier(self.features(self.addcoords(image)))
+        return self.classifier(self.features(image))
 
 
 class GANPair(nn.Module):
