@@ -87,6 +87,11 @@ def test_bad_hyperparameter_values_are_rejected(value):
         create_model("deconv_classification", mul=value)
 
 
+def test_bool_hyperparameters_must_be_bool():
+    with pytest.raises(HyperparameterError, match="with_r must be True or False"):
+        create_model("coordconv_regressor", with_r="yes")
+
+
 def test_register_model_validates(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 

@@ -221,7 +221,8 @@ class _CoordConvNd(nn.Module):
         )
         if input.dim() == self._rank + 2:
             coords = coords.unsqueeze(0)
-        return out + self.conv._conv_forward(coords, weight[:, self.in_channels :], None)
+        # In place, as in CoordBiasConv2d: the convolution's backward does not need its output.
+        return out.add_(self.conv._conv_forward(coords, weight[:, self.in_channels :], None))
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, with_r={self.with_r}"

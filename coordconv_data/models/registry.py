@@ -251,4 +251,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         raise HyperparameterError(
             f"model {name!r} does not take {', '.join(repr(k) for k in unknown)}; it accepts: {accepted}"
         )
+    for key, value in kwargs.items():
+        if isinstance(info.hparams[key], bool) and not isinstance(value, bool):
+            raise HyperparameterError(f"model {name!r}: {key} must be True or False, got {value!r}")
     return info.builder(**kwargs)
