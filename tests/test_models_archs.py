@@ -239,6 +239,22 @@ def test_classification_input_scale_matches_coordinate_channels():
     assert model(v).shape == (2, 1, 64, 64)
 
 
+def test_coordconv_regressor_max_pool_starts_at_the_hot_pixel():
+    # The init zeroes the coordinate weights of the first layer so that the max-pool winner, the
+    # only pixel the gradient reaches, is next to the one-hot pixel rather than on the border.
+    locs = torch.tensor([[4, 4], [59, 10], [30, 33], [12, 59]])
+    img = torch.zeros(len(locs), 1, 64, 64)
+    img[torch.arange(len(locs)), 0, locs[:, 1], locs[:, 0]] = 1
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = create_model("coordconv_regressor")
+        assert torch.count_nonzero(model.coordconv.conv.weight[:, 1:]) == 0
+        with torch.no_grad():
+            winner = model.features(model.coordconv(img)).flatten(2).argmax(2)  # (N, 2)
+        rows, cols = winner // 64, winner % 64
+        assert ((cols - locs[:, [0]]).abs() <= 2).all() and ((rows - locs[:, [1]]).abs() <= 2).all()
+
+
 def test_regressor_outputs_can_be_negative():
     # Targets are in [-1, 1]; the original's final ReLU would have clamped them at 0.
     torch.manual_seed(0)

