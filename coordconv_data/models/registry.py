@@ -1,0 +1,257 @@
+"""Model registry: every architecture by name, with what it computes and what it accepts.
+
+Modelled on ``timm.models._registry``: a builder function is registered with
+:func:`register_model`, found with :func:`list_models`, described by :func:`model_info` and built by
+:func:`create_model`. Unlike timm, each entry also declares its task, the dataset kind it is meant
+for, the hyperparameters it accepts (the keyword arguments of its builder, with their defaults) and
+its input/output contract, so a trainer can map batches and reject options generically::
+
+    >>> from coordconv_data.models import create_model, model_info
+    >>> info = model_info("coordconv_classification")
+    >>> info.task, info.dataset, dict(info.hparams)
+    ('classification', 'not-so-clevr', {'mul': 1, 'with_r': False})
+    >>> model = create_model("coordconv_classification", mul=2)
+
+Task contracts (shapes at the defaults; ``N`` is the batch; locations use
+:func:`~coordconv_data.models.coords.normalize_coords`):
+
+* ``classification``: input ``(N, 2)`` float ``(x, y)`` square centre, each
+  ``loc / 63 * 2 - 1`` in ``[-1, 1]``; output ``(N, 1, 64, 64)`` logits, one per pixel; the target is
+  the one-hot pixel, softmax cross-entropy over the flattened 4096 logits (row-major, index
+  ``y * 64 + x``); metric: exact-pixel accuracy of the argmax.
+* ``rendering``: input as for classification; output ``(N, 1, 64, 64)`` mask logits; target the
+  square's 0/1 mask, per-pixel sigmoid cross-entropy; metric: IoU of ``logits > 0``.
+* ``regression``: input ``(N, 1, 64, 64)`` float one-channel image (the original fed the one-hot map;
+  a grayscale square scaled to ``[0, 1]`` also fits); output ``(N, 2)`` ``(x, y)`` in the same
+  ``[-1, 1]`` scale; loss MSE; metric: mean Euclidean error in pixels after
+  :func:`~coordconv_data.models.coords.denormalize_coords`.
+* ``segmentation``: input ``(N, 3, H, W)`` float RGB in ``[0, 1]``, ``H`` and ``W`` multiples of 8;
+  output ``(N, 4, H, W)`` class logits; per-pixel cross-entropy against the ``(N, H, W)`` class mask.
+* ``gan``: the model holds ``.generator`` (input ``(N, z_dim)`` noise, uniform in ``[-1, 1]`` as in the
+  original, output ``(N, 3, 64, 64)`` images in ``[-1, 1]``) and ``.discriminator`` (input
+  ``(N, 3, 64, 64)`` images in ``[-1, 1]``, i.e. ``uint8 / 127.5 - 1``, output ``(N, 1)`` real/fake
+  logits); ``model(z)`` runs the generator.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import torch.nn as nn
+
+__all__ = [
+    "TASKS",
+    "DATASETS",
+    "TASK_CONTRACTS",
+    "ModelInfo",
+    "TaskContract",
+    "UnknownModelError",
+    "HyperparameterError",
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_info",
+    "is_model",
+    "check_positive_int",
+]
+
+TASKS: tuple[str, ...] = ("classification", "rendering", "regression", "segmentation", "gan")
+DATASETS: tuple[str, ...] = ("not-so-clevr", "sort-of-clevr", "lanes")
+
+
+@dataclass(frozen=True)
+class TaskContract:
+    """What a model of a task takes and returns (shapes at the default sizes)."""
+
+    input: str
+    output: str
+    target: str
+
+
+TASK_CONTRACTS: Mapping[str, TaskContract] = MappingProxyType(
+    {
+        "classification": TaskContract(
+            input="(N, 2) float (x, y) locations, normalize_coords(loc, 64): loc / 63 * 2 - 1 in [-1, 1]",
+            output="(N, 1, 64, 64) logits, one per pixel",
+            target="the one-hot pixel: softmax cross-entropy over the 4096 flattened logits, class y * 64 + x",
+        ),
+        "rendering": TaskContract(
+            input="(N, 2) float (x, y) locations, normalize_coords(loc, 64) in [-1, 1]",
+            output="(N, 1, 64, 64) mask logits",
+            target="(N, 1, 64, 64) 0/1 mask of the square: per-pixel sigmoid cross-entropy; IoU of logits > 0",
+        ),
+        "regression": TaskContract(
+            input="(N, 1, 64, 64) float one-channel image (one-hot map, or square mask in [0, 1])",
+            output="(N, 2) (x, y) location in the normalize_coords scale, [-1, 1]",
+            target="normalize_coords(loc, 64): MSE; metric: Euclidean error in pixels via denormalize_coords",
+        ),
+        "segmentation": TaskContract(
+            input="(N, 3, H, W) float RGB in [0, 1], H and W multiples of 8",
+            output="(N, num_classes, H, W) class logits (4 Lanes classes)",
+            target="(N, H, W) int64 class mask: per-pixel cross-entropy",
+        ),
+        "gan": TaskContract(
+            input="generator: (N, z_dim) noise, uniform in [-1, 1]; discriminator: (N, 3, 64, 64) in [-1, 1]",
+            output="generator: (N, 3, 64, 64) images in [-1, 1] (tanh); discriminator: (N, 1) real/fake logits",
+            target="real images as uint8 / 127.5 - 1; non-saturating sigmoid GAN losses",
+        ),
+    }
+)
+
+
+class UnknownModelError(KeyError, ValueError):
+    """Raised for a model name that is not registered; the message lists the known names."""
+
+    def __str__(self) -> str:
+        # KeyError would repr() the message, quoting it.
+        return str(self.args[0]) if self.args else ""
+
+
+class HyperparameterError(ValueError):
+    """Raised when a model is given a hyperparameter its architecture does not take."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The registry's description of one model.
+
+    Attributes:
+        name: registry name.
+        task: one of :data:`TASKS`.
+        dataset: the dataset kind it is meant for, one of :data:`DATASETS`.
+        hparams: the keyword hyperparameters it accepts, with their defaults.
+        input_shape: shape of one input sample at the defaults (for a GAN: the generator's noise).
+        output_shape: shape of one output sample at the defaults (for a GAN: a generated image).
+        contract: the task's :class:`TaskContract`.
+        summary: first line of the builder's docstring.
+    """
+
+    name: str
+    task: str
+    dataset: str
+    hparams: Mapping[str, Any]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    contract: TaskContract
+    summary: str
+    builder: Callable[..., nn.Module] = field(repr=False, compare=False)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def check_positive_int(model: str, hparam: str, value: Any) -> int:
+    """Validate an integer hyperparameter such as ``mul`` or ``fs`` for a builder."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HyperparameterError(f"model {model!r}: {hparam} must be a positive integer, got {value!r}")
+    return value
+
+_F = TypeVar("_F", bound=Callable[..., nn.Module])
+
+
+def _builder_hparams(fn: Callable[..., nn.Module]) -> dict[str, Any]:
+    hparams: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"model builder {fn.__name__} must take only keyword-only hyperparameters with "
+                f"defaults; {p.name!r} is not one"
+            )
+        hparams[p.name] = p.default
+    return hparams
+
+
+def register_model(
+    *,
+    task: str,
+    dataset: str,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    name: str | None = None,
+) -> Callable[[_F], _F]:
+    """Decorator registering a model builder under its function name (or ``name``).
+
+    The builder must take keyword-only hyperparameters with defaults (``def m(*, mul: int = 1)``);
+    those become the model's accepted hyperparameters.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+
+    def decorator(fn: _F) -> _F:
+        model_name = name or fn.__name__
+        if model_name in _REGISTRY:
+            raise ValueError(f"model {model_name!r} is already registered")
+        doc = inspect.getdoc(fn) or ""
+        _REGISTRY[model_name] = ModelInfo(
+            name=model_name,
+            task=task,
+            dataset=dataset,
+            hparams=MappingProxyType(_builder_hparams(fn)),
+            input_shape=tuple(input_shape),
+            output_shape=tuple(output_shape),
+            contract=TASK_CONTRACTS[task],
+            summary=doc.splitlines()[0] if doc else "",
+            builder=fn,
+        )
+        return fn
+
+    return decorator
+
+
+def list_models(pattern: str | None = None, *, task: str | None = None, dataset: str | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally filtered.
+
+    Args:
+        pattern: an :mod:`fnmatch` pattern on the name, e.g. ``"fcn_*"``.
+        task: keep models of this task only.
+        dataset: keep models for this dataset kind only.
+    """
+    names = sorted(_REGISTRY)
+    if pattern is not None:
+        names = fnmatch.filter(names, pattern)
+    if task is not None:
+        names = [n for n in names if _REGISTRY[n].task == task]
+    if dataset is not None:
+        names = [n for n in names if _REGISTRY[n].dataset == dataset]
+    return names
+
+
+def is_model(name: str) -> bool:
+    """Whether ``name`` is a registered model."""
+    return name in _REGISTRY
+
+
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of a registered model; :class:`UnknownModelError` otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model with the given hyperparameters (the others take their defaults).
+
+    Raises:
+        UnknownModelError: ``name`` is not registered (the message lists the known names).
+        HyperparameterError: a keyword the architecture does not take (the message lists those it
+            does take), or a value the builder rejects.
+    """
+    info = model_info(name)
+    unknown = [k for k in kwargs if k not in info.hparams]
+    if unknown:
+        accepted = ", ".join(info.hparams) or "none"
+        raise HyperparameterError(
+            f"model {name!r} does not take {', '.join(repr(k) for k in unknown)}; it accepts: {accepted}"
+        )
+    for key, value in kwargs.items():
+        if isinstance(info.hparams[key], bool) and not isinstance(value, bool):
+            raise HyperparameterError(f"model {name!r}: {key} must be True or False, got {value!r}")
+    return info.builder(**kwargs)
