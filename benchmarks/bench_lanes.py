@@ -5,7 +5,8 @@
 Targets (issue 4): `coorddata lanes --n 5000` (7500 images with the test split) under 10 s wall on
 2 cores; peak resident memory under 500 MB and flat in --n (5000 against 50000). For scale: the
 study's generator made 400 images in 7.0 s on this machine (single-octave noise).
-The noise itself: benchmarks/bench_perlin.py.
+The noise itself: benchmarks/bench_perlin.py. Peak memory is the whole process tree (parent,
+forkserver and workers), sampled from /proc.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import coorddata, load_note, summary, timed  # noqa: E402
+from _common import coorddata, isolated, load_note, summary  # noqa: E402
 
 
 def bench_cli(repeats: int, big: int) -> None:
@@ -27,11 +28,11 @@ def bench_cli(repeats: int, big: int) -> None:
     for n, workers, reps in cases:
         args = ["lanes", "--n", str(n), "--workers", str(workers), "--force", "-q"]
         with tempfile.TemporaryDirectory() as d:
-            runs = [timed(coorddata() + args, d) for _ in range(reps)]
-        walls = [w for w, _ in runs]
+            runs = [isolated(coorddata() + args, d) for _ in range(reps)]
+        walls = [w for w, _, _ in runs]
         total = n + n // 2
         print(f"{'coorddata lanes --n %d --workers %d' % (n, workers):<44} {reps:>4} {summary(walls)} "
-              f"{max(r for _, r in runs):8.0f} {total / min(walls):9.0f}")
+              f"{max(r for _, r, _ in runs):8.0f} {total / min(walls):9.0f}")
 
 
 def bench_compression(n: int = 1000) -> None:

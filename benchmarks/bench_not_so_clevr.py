@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import coorddata, load_note, timed  # noqa: E402
+from _common import coorddata, isolated, load_note  # noqa: E402
 
 
 def bench_cli(repeats: int) -> None:
@@ -31,11 +31,11 @@ def bench_cli(repeats: int) -> None:
         ("coorddata --help", ["--help"]),
     ):
         with tempfile.TemporaryDirectory() as d:
-            runs = [timed(coorddata() + args, d) for _ in range(repeats)]
+            runs = [isolated(coorddata() + args, d) for _ in range(repeats)]
             sizes = sum(p.stat().st_size for p in Path(d).glob("*.h5"))
-        walls = [w for w, _ in runs]
+        walls = [w for w, _, _ in runs]
         print(f"{label:<56} {statistics.median(walls):9.3f} {min(walls):7.3f} {max(walls):7.3f} "
-              f"{max(r for _, r in runs):12.0f}" + (f"   files {sizes / 1e6:.2f} MB" if sizes else ""))
+              f"{max(r for _, r, _ in runs):12.0f}" + (f"   files {sizes / 1e6:.2f} MB" if sizes else ""))
 
 
 def bench_compression() -> None:
