@@ -40,8 +40,9 @@ def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
 
 def label(tile: np.ndarray, text: str) -> None:
     """Small text in the tile's top-left corner, legible on any background."""
-    cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    (w, h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    cv2.rectangle(tile, (0, 0), (w + 7, h + baseline + 6), (40, 40, 40), -1)
+    cv2.putText(tile, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _scale_for(size: int) -> int:
