@@ -260,7 +260,7 @@ def test_dataset_original_layout(tmp_path):
 def test_ddp_two_processes_gloo(files, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "coordconv_data", "train", "--arch", "coordconv_regressor", "--data", str(files["nsc"]),
            "--epochs", "1", "--out", str(run), "-q"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
