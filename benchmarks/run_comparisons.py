@@ -30,7 +30,10 @@ COMPARISONS = [
     ("deconv-cls-uniform", "deconv_classification", "uniform", ["--epochs", "10"], "<=86% test"),
     ("cc-reg-quadrant", "coordconv_regressor", "quadrant", ["--epochs", "20"], "<1 px test (generalises)"),
     ("conv-reg-quadrant", "conv_regressor", "quadrant", ["--epochs", "20"], "markedly worse on the held-out quadrant"),
-    ("cc-render-uniform", "coordconv_rendering", "uniform", ["--epochs", "3"], "IoU ~1 (CoordConv)"),
+    ("cc-render-uniform", "coordconv_rendering", "uniform", ["--epochs", "3", "--lr", "0.005", "--l2", "0.001"], "IoU ~1 (CoordConv)"),
+    ("cc-render-uniform-lr1e-3", "coordconv_rendering", "uniform", ["--epochs", "3", "--lr", "0.001", "--l2", "0"],
+     "IoU ~1 (CoordConv)"),
+    ("cc-render-uniform-6ep", "coordconv_rendering", "uniform", ["--epochs", "6"], "IoU ~1 (CoordConv)"),
     ("deconv-render-uniform", "deconv_rendering", "uniform", ["--epochs", "10"], "deconv IoU well below CoordConv"),
     ("lanes-fcn", "fcn_vgg9", "lanes", ["--epochs", "3"], "per-class recall 0.43-0.57 on position classes"),
     ("lanes-coordbias", "fcn_vgg9_coordbias", "lanes", ["--epochs", "3"], "per-class recall ~0.99"),
@@ -80,7 +83,7 @@ def main() -> None:
         last = {r["split"]: r for r in history[-2:]}
         tests = [float(r[metric]) for r in history if r["split"] == "test"]
         best = (min if metric == "px_error" else max)(tests)
-        fmt = (lambda v: f"{float(v):.2f} px") if metric == "px_error" else (lambda v: f"{100 * float(v):.1f}%")
+        fmt = (lambda v: f"{float(v):.3f} px") if metric == "px_error" else (lambda v: f"{100 * float(v):.1f}%")
         if task == "segmentation":
             recalls = [k for k in history[0] if k.startswith("recall_")]
             detail = "test recall " + ", ".join(f"{k[7:]} {float(last['test'][k]):.2f}" for k in recalls)

@@ -414,7 +414,10 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
                 import torch.distributed as dist
 
                 if not dist.is_initialized():
-                    dist.init_process_group("gloo")  # CPU objects; nccl set up later by train if needed
+                    import torch
+
+                    cuda = device != "cpu" and torch.cuda.is_available()
+                    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
                 names = [cfg.out]
                 dist.broadcast_object_list(names, src=0)
                 cfg.out = names[0]

@@ -269,3 +269,22 @@ def test_ddp_two_processes_gloo(files, tmp_path):
     assert cfg["world_size"] == 2
     assert [(r["epoch"], r["split"]) for r in _metric_rows(run)] == [("1", "train"), ("1", "test")]
     assert (run / "best.pt").is_file() and (run / "predictions.png").is_file()
+
+
+def test_segmentation_run_columns(runner, files, tmp_path):
+    run = tmp_path / "seg"
+    r = _run(runner, "--arch", "fcn_vgg9_coordbias", "--data", files["lanes"], "--epochs", 1, "--batch-size", 8,
+             "--out", run, "-q")
+    assert r.exit_code == 0 and r.output == "", r.output
+    rows = _metric_rows(run)
+    assert {"pixel_accuracy", "mean_iou", "recall_yellow_right", "iou_red_bottom"} <= set(rows[0])
+    r = runner.invoke(main, ["evaluate", str(run), "--json"])
+    assert r.exit_code == 0 and 0 <= json.loads(r.output)["test"]["mean_iou"] <= 1
+
+
+def test_per_arch_defaults(files):
+    nsc = str(files["nsc"])
+    cfg = resolve(TrainConfig(arch="coordconv_rendering", data=nsc))
+    assert (cfg.lr, cfg.l2, cfg.batch_size, cfg.opt) == (0.001, 0.0, 16, "adam")
+    cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.01, fs=4))
+    assert (cfg.lr, cfg.l2, cfg.hparams) == (0.01, 0.001, {"fs": 4})
