@@ -447,8 +447,10 @@ def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> No
     from .train import evaluate_run
 
     result = evaluate_run(run_dir, str(data) if data is not None else None, device=device)
-    if as_json:
-        click.echo(json.dumps(result, sort_keys=True))
+    if as_json:  # NaN (a class absent from the split) is not JSON: null
+        clean = {k: ({m: (None if isinstance(v, float) and v != v else v) for m, v in val.items()}
+                     if isinstance(val, dict) else val) for k, val in result.items()}
+        click.echo(json.dumps(clean, sort_keys=True))
         return
     click.echo(f"{result['arch']} ({result['task']}), best.pt from epoch {result['epoch']}, on {result['data']}")
     for split in ("train", "test"):

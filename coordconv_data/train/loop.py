@@ -313,6 +313,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
     if distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        import warnings
+
+        # A (C_out, C_in, 1, 1) kernel is both contiguous and channels-last; DDP's bucket views take the
+        # latter and conv backward gives the former, and every step warns. Harmless (a copy per step).
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     train_ds = H5SplitDataset(cfg.data, "train", kind=spec.dataset, names=spec.arrays)
