@@ -288,3 +288,19 @@ def test_per_arch_defaults(files):
     assert (cfg.lr, cfg.l2, cfg.batch_size, cfg.opt) == (0.001, 0.0, 16, "adam")
     cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.01, fs=4))
     assert (cfg.lr, cfg.l2, cfg.hparams) == (0.01, 0.001, {"fs": 4})
+
+
+def test_default_out_and_resume_elsewhere(runner, files, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copy(files["nsc"], tmp_path / "d.h5")
+    monkeypatch.chdir(tmp_path)
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", "d.h5", "--epochs", 1, "-q")
+    assert r.exit_code == 0, r.output
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert run.name.startswith("coordconv_regressor-not-so-clevr-")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    r = _run(runner, "--resume", run, "--epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    assert [row["epoch"] for row in _metric_rows(run)] == ["1", "1", "2", "2"]

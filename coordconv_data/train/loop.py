@@ -256,7 +256,11 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
     except (OSError, json.JSONDecodeError) as e:
         raise TrainError(f"{p}: cannot read the run's config ({e})") from None
     fields = TrainConfig.__dataclass_fields__
-    return TrainConfig(**{k: v for k, v in raw["options"].items() if k in fields})
+    cfg = TrainConfig(**{k: v for k, v in raw["options"].items() if k in fields})
+    resolved = raw.get("data", {}).get("path")
+    if not Path(cfg.data).exists() and resolved and Path(resolved).exists():
+        cfg.data = resolved  # a relative --data, resumed from another folder
+    return cfg
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, str], Any] | None = None,
