@@ -103,7 +103,7 @@ def _human_bytes(n: int) -> str:
 def main() -> None:
     """Datasets, CoordConv models and training for studying where CNNs fail at position.
 
-    Generate the CoordConv paper's datasets into HDF5, look at them, and (soon) train the paper's
+    Generate the CoordConv paper's datasets into HDF5, look at them, and train the paper's
     models on them. Run `coorddata COMMAND --help` for each command's options.
     """
 
@@ -319,3 +319,140 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+def _train_errors(fn: Callable) -> Callable:
+    """The trainer's one-line errors: a bad option -> usage error naming it; a runtime problem -> exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .train import OptionError, TrainError
+
+        try:
+            return fn(*args, **kwargs)
+        except OptionError as e:
+            raise click.BadParameter(str(e), param_hint=f"'{e.option}'") from None
+        except TrainError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def _fmt_metrics(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+                     if k not in ("epoch", "split", "seconds"))
+
+
+@main.command()
+@click.option("--arch", default=None, help="Model name from the registry (see models in the README). Required unless --resume.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="HDF5 data file of the arch's dataset kind. Required unless --resume.")
+@click.option("--epochs", type=int, default=None, help="Total epochs. [default: per task, e.g. 10 classification, 20 regression]")
+@click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per task]")
+@click.option("--lr", type=float, default=None, help="Learning rate. [default: per task]")
+@click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd uses momentum 0.9). [default: adam]")
+@click.option("--l2", type=float, default=None, help="L2 weight decay coefficient. [default: per task]")
+@click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
+@click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of initialisation and shuffling.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train; auto picks cuda when available.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (must not exist or be empty). [default: runs/<arch>-<dataset>-<time>]")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Continue the run in this directory from its last.pt (same options; --epochs may grow).")
+@quiet_option
+@_train_errors
+@store_errors
+def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: int | None, lr: float | None,
+          opt: str | None, l2: float | None, mul: int | None, fs: int | None, seed: int, device: str,
+          out: Path | None, resume: Path | None, quiet: bool) -> None:
+    """Train a registered model on a data file; write a run directory.
+
+    The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
+    accuracy), rendering (IoU), regression (mean pixel error), segmentation (per-class recall and
+    IoU, mean IoU, pixel accuracy). The run directory holds config.json, metrics.csv, last.pt,
+    best.pt, curves.png and predictions.png. Under `torchrun --nproc-per-node N -m coordconv_data
+    train ...` it trains with DistributedDataParallel.
+    """
+    from .train import OptionError, TrainConfig, resolve
+    from .train import train as run_training
+    from .train.loop import default_out, load_run_config, prepare_out
+
+    ctx = click.get_current_context()
+    if resume is not None:
+        prepare_out(str(resume), resume=True)
+        cfg = load_run_config(resume)
+        given = {name: val for name, val in (("--arch", arch), ("--data", data), ("--batch-size", batch_size),
+                                             ("--lr", lr), ("--opt", opt), ("--l2", l2), ("--mul", mul),
+                                             ("--fs", fs), ("--out", out)) if val is not None}
+        if ctx.get_parameter_source("seed") != click.core.ParameterSource.DEFAULT and seed != cfg.seed:
+            given["--seed"] = seed
+        for name, val in given.items():
+            key = name[2:].replace("-", "_")
+            if str(val) != str(getattr(cfg, key)):
+                raise OptionError(name, f"differs from the resumed run's ({getattr(cfg, key)!r}); "
+                                        "a resumed run keeps its options (only --epochs and --device may change)")
+        if epochs is not None:
+            cfg.epochs = epochs
+        cfg.device = device
+        cfg.out = str(resume)
+        cfg = resolve(cfg)
+    else:
+        if arch is None:
+            raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
+        if data is None:
+            raise click.UsageError("Missing option '--data' (or --resume RUN_DIR).")
+        cfg = resolve(TrainConfig(arch=arch, data=str(data), epochs=epochs, batch_size=batch_size, lr=lr, opt=opt,
+                                  l2=l2, mul=mul, fs=fs, seed=seed, device=device,
+                                  out=str(out) if out is not None else None))
+        if cfg.out is None:
+            cfg.out = default_out(cfg.arch, cfg.dataset)
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must use rank 0's name
+                import torch.distributed as dist
+
+                if not dist.is_initialized():
+                    import torch
+
+                    cuda = device != "cpu" and torch.cuda.is_available()
+                    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+                names = [cfg.out]
+                dist.broadcast_object_list(names, src=0)
+                cfg.out = names[0]
+        prepare_out(cfg.out, resume=False)
+    log = None if quiet else (lambda line: click.echo(line, err=True))
+    summary = run_training(cfg, resume=resume is not None,
+                           progress=lambda total, label: progress(total, label, quiet), log=log)
+    if summary["rank"] == 0 and not quiet:
+        p = summary["primary"]
+        click.echo(f"{cfg.arch}: {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
+                   f"train {p} {summary['train'].get(p, float('nan')):.4g}, test {p} "
+                   f"{summary['test'].get(p, float('nan')):.4g} (best {summary['best']:.4g} at epoch "
+                   f"{summary['best_epoch']}); run: {summary['out']}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Evaluate on this file instead of the run's own data file.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to evaluate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_train_errors
+@store_errors
+def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> None:
+    """Print the metrics of a run's best.pt on the train and test splits."""
+    from .train import evaluate_run
+
+    result = evaluate_run(run_dir, str(data) if data is not None else None, device=device)
+    if as_json:  # NaN (a class absent from the split) is not JSON: null
+        clean = {k: ({m: (None if isinstance(v, float) and v != v else v) for m, v in val.items()}
+                     if isinstance(val, dict) else val) for k, val in result.items()}
+        click.echo(json.dumps(clean, sort_keys=True))
+        return
+    click.echo(f"{result['arch']} ({result['task']}), best.pt from epoch {result['epoch']}, on {result['data']}")
+    for split in ("train", "test"):
+        if split in result:
+            click.echo(f"  {split}: {_fmt_metrics(result[split])}")
