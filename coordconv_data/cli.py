@@ -317,8 +317,6 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
                    f"({layout} layout, {_human_bytes(out.stat().st_size)})")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -456,3 +454,4 @@ def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> No
     for split in ("train", "test"):
         if split in result:
             click.echo(f"  {split}: {_fmt_metrics(result[split])}")
+
