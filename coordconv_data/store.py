@@ -124,6 +124,18 @@ def temporary_sibling(path: Path) -> Path:
     return Path(tmp)
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once: readers see the old file or the new, never half."""
+    path = Path(path)
+    tmp = temporary_sibling(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _place(tmp: Path, final: Path, force: bool) -> None:
     """Move a complete temporary file to its final name.
 

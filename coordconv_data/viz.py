@@ -14,7 +14,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from .store import StoreError, check_target, read_split, summarize, temporary_sibling
+from .store import StoreError, atomic_write_bytes, check_target, read_split, summarize
 
 TileFn = Callable[[dict[str, np.ndarray], dict[str, Any]], list[np.ndarray]]
 TILE_RENDERERS: dict[str, TileFn] = {}
@@ -116,13 +116,7 @@ def write_png(image_rgb: np.ndarray, path: str | os.PathLike, *, force: bool = F
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise StoreError(f"could not encode {path} as PNG")
-    tmp = temporary_sibling(path)
-    try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def preview(path: str | os.PathLike, out: str | os.PathLike, *, split: str = "train", n: int = 16,

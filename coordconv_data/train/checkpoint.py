@@ -6,26 +6,14 @@ import csv
 import io
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..store import temporary_sibling
+from ..store import atomic_write_bytes
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint",
            "write_json", "write_metrics_csv", "rng_state", "set_rng_state"]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    tmp = temporary_sibling(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
