@@ -349,11 +349,16 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
               help="HDF5 data file of the arch's dataset kind. Required unless --resume.")
 @click.option("--epochs", type=int, default=None, help="Total epochs. [default: per task, e.g. 10 classification, 20 regression]")
 @click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per task]")
-@click.option("--lr", type=float, default=None, help="Learning rate. [default: per task]")
+@click.option("--lr", type=float, default=None,
+              help="Learning rate (GANs: the discriminator's). [default: per task; GANs 0.0001]")
+@click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
 @click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd uses momentum 0.9). [default: adam]")
 @click.option("--l2", type=float, default=None, help="L2 weight decay coefficient. [default: per task]")
 @click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
 @click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
+@click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector. [default: 256]")
+@click.option("--eval-samples", type=int, default=None,
+              help="GANs: generated images scored every epoch (and real test images for the ceiling). [default: 1000]")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of initialisation and shuffling.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to train; auto picks cuda when available.")
@@ -365,15 +370,18 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
 @_train_errors
 @store_errors
 def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: int | None, lr: float | None,
-          opt: str | None, l2: float | None, mul: int | None, fs: int | None, seed: int, device: str,
-          out: Path | None, resume: Path | None, quiet: bool) -> None:
+          lr2: float | None, opt: str | None, l2: float | None, mul: int | None, fs: int | None, z_dim: int | None,
+          eval_samples: int | None, seed: int, device: str, out: Path | None, resume: Path | None,
+          quiet: bool) -> None:
     """Train a registered model on a data file; write a run directory.
 
     The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
     accuracy), rendering (IoU), regression (mean pixel error), segmentation (per-class recall and
-    IoU, mean IoU, pixel accuracy). The run directory holds config.json, metrics.csv, last.pt,
-    best.pt, curves.png and predictions.png. Under `torchrun --nproc-per-node N -m coordconv_data
-    train ...` it trains with DistributedDataParallel.
+    IoU, mean IoU, pixel accuracy), gan (one discriminator and two generator steps per iteration;
+    G/D losses and the geometry score of generated images against real ones). The run directory
+    holds config.json, metrics.csv, last.pt, best.pt, curves.png and predictions.png (GANs:
+    samples_<epoch>.png). Under `torchrun --nproc-per-node N -m coordconv_data train ...` the
+    supervised tasks train with DistributedDataParallel.
     """
     from .train import OptionError, TrainConfig, resolve
     from .train import train as run_training
@@ -384,8 +392,9 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
         prepare_out(str(resume), resume=True)
         cfg = load_run_config(resume)
         given = {name: val for name, val in (("--arch", arch), ("--data", data), ("--batch-size", batch_size),
-                                             ("--lr", lr), ("--opt", opt), ("--l2", l2), ("--mul", mul),
-                                             ("--fs", fs), ("--out", out)) if val is not None}
+                                             ("--lr", lr), ("--lr2", lr2), ("--opt", opt), ("--l2", l2),
+                                             ("--mul", mul), ("--fs", fs), ("--z-dim", z_dim),
+                                             ("--eval-samples", eval_samples), ("--out", out)) if val is not None}
         if ctx.get_parameter_source("seed") != click.core.ParameterSource.DEFAULT and seed != cfg.seed:
             given["--seed"] = seed
         for name, val in given.items():
@@ -404,7 +413,8 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
         if data is None:
             raise click.UsageError("Missing option '--data' (or --resume RUN_DIR).")
         cfg = resolve(TrainConfig(arch=arch, data=str(data), epochs=epochs, batch_size=batch_size, lr=lr, opt=opt,
-                                  l2=l2, mul=mul, fs=fs, seed=seed, device=device,
+                                  l2=l2, mul=mul, fs=fs, z_dim=z_dim, lr2=lr2, eval_samples=eval_samples,
+                                  seed=seed, device=device,
                                   out=str(out) if out is not None else None))
         if cfg.out is None:
             cfg.out = default_out(cfg.arch, cfg.dataset)
@@ -423,6 +433,15 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
     log = None if quiet else (lambda line: click.echo(line, err=True))
     summary = run_training(cfg, resume=resume is not None,
                            progress=lambda total, label: progress(total, label, quiet), log=log)
+    if summary["task"] == "gan":
+        if not quiet:
+            g, r = summary["generated"], summary["real"]
+            click.echo(f"{cfg.arch}: {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; generated images: "
+                       f"geometry {g.get('geometry', float('nan')):.4g}, position_tv "
+                       f"{g.get('position_tv', float('nan')):.4g} (real test images: {r['geometry']:.4g}, "
+                       f"{r['position_tv']:.4g}; best geometry {summary['best']:.4g} at epoch "
+                       f"{summary['best_epoch']}); run: {summary['out']}")
+        return
     if summary["rank"] == 0 and not quiet:
         p = summary["primary"]
         click.echo(f"{cfg.arch}: {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
@@ -451,7 +470,44 @@ def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> No
         click.echo(json.dumps(clean, sort_keys=True))
         return
     click.echo(f"{result['arch']} ({result['task']}), best.pt from epoch {result['epoch']}, on {result['data']}")
-    for split in ("train", "test"):
+    for split in ("train", "test", "generated", "real"):
         if split in result:
             click.echo(f"  {split}: {_fmt_metrics(result[split])}")
 
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"),
+              show_default=True, help="PNG file to write.")
+@click.option("--rows", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Latent walks, one per row.")
+@click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True,
+              help="Images per walk, both ends included.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seed of the walks' end points (the same seed gives the same walks for every run).")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which of the run's checkpoints to draw with.")
+@click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True, help="Enlarge each image.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to run the generator.")
+@force_option
+@quiet_option
+@_train_errors
+@store_errors
+def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, checkpoint: str, scale: int,
+                device: str, force: bool, quiet: bool) -> None:
+    """Draw straight-line walks in a GAN run's latent space as a grid (one walk per row).
+
+    The paper's test of smoothness: CoordConv GAN objects move across the canvas as z changes, while
+    plain GAN objects tend to fade out in one place and in at another.
+    """
+    _check_outputs([out], force)
+    from .train.gan import interpolation_grid
+    from .viz import write_png
+
+    picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
+                                 device=device, scale=scale)
+    write_png(picture, out, force=force)
+    if not quiet:
+        click.echo(f"wrote {out}: {rows} walks of {steps} images from {run_dir / (checkpoint + '.pt')}")

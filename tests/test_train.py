@@ -209,7 +209,7 @@ def test_resume_refuses_changed_options(runner, files, tmp_path):
     (["--arch", "coordconv_classification", "--data", "{nsc}", "--lr", "-1"], ("--lr",)),
     (["--arch", "coordconv_classification", "--data", "{nsc}", "--opt", "rmsprop"], ("--opt",)),
     (["--arch", "nope", "--data", "{nsc}"], ("--arch", "nope")),
-    (["--arch", "clevr_gan", "--data", "{nsc}"], ("--arch", "gan")),
+    (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
     (["--data", "{nsc}"], ("--arch",)),
 ])
 def test_train_errors(runner, files, tmp_path, args, fragments):

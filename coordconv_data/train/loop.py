@@ -50,14 +50,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "rendering": dict(epochs=10, batch_size=16, lr=0.005, opt="adam", l2=0.001),
     "regression": dict(epochs=20, batch_size=32, lr=0.001, opt="adam", l2=1e-5),
     "segmentation": dict(epochs=10, batch_size=16, lr=0.001, opt="adam", l2=0.0),
+    # The paper's GAN command: -mb 16 -E 50 -L 0.0001 --lr2 .0005 (lr: discriminator, lr2: generator).
+    "gan": dict(epochs=50, batch_size=16, lr=0.0001, lr2=0.0005, opt="adam", l2=0.0, eval_samples=1000),
 }
+GAN_ONLY = ("lr2", "eval_samples")  # options only GAN training takes
 # Per-arch overrides of DEFAULTS, each from a measured run (README results): coordconv_rendering's
 # softmax "sharpen" stage stalled at IoU 0 for 3 epochs with lr 0.005 / l2 0.001 and reached 0.81 with
 # lr 0.001 / no l2.
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "coordconv_rendering": dict(lr=0.001, l2=0.0),
 }
-HPARAM_OPTIONS = ("mul", "fs")  # model hyperparameters offered as options
+HPARAM_OPTIONS = ("mul", "fs", "z_dim")  # model hyperparameters offered as options
 EVAL_BATCH = 256
 
 
@@ -84,6 +87,9 @@ class TrainConfig:
     l2: float | None = None
     mul: int | None = None
     fs: int | None = None
+    z_dim: int | None = None
+    lr2: float | None = None  # GANs: the generator's learning rate (lr is the discriminator's)
+    eval_samples: int | None = None  # GANs: generated images scored every epoch
     seed: int = 0
     device: str = "auto"
     out: str | None = None
@@ -123,6 +129,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     defaults = {**DEFAULTS[info.task], **ARCH_DEFAULTS.get(cfg.arch, {})}
     out = TrainConfig(**{**asdict(cfg)})
     out.task, out.dataset = info.task, info.dataset
+    for key in GAN_ONLY:
+        if getattr(out, key) is not None and key not in defaults:
+            raise OptionError(_flag(key), f"only GAN archs take {_flag(key)}; {cfg.arch} is a {info.task} model")
     for key, value in defaults.items():
         if getattr(out, key) is None:
             setattr(out, key, value)
@@ -136,23 +145,30 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise OptionError("--lr", f"must be a positive number, got {out.lr}")
     if not (out.l2 >= 0 and math.isfinite(out.l2)):
         raise OptionError("--l2", f"must be 0 or more, got {out.l2}")
+    if out.lr2 is not None and not (out.lr2 > 0 and math.isfinite(out.lr2)):
+        raise OptionError("--lr2", f"must be a positive number, got {out.lr2}")
+    if out.eval_samples is not None and out.eval_samples < 1:
+        raise OptionError("--eval-samples", f"must be at least 1, got {out.eval_samples}")
     hparams = dict(out.hparams)
     for name in HPARAM_OPTIONS:
         value = getattr(out, name)
         if value is None:
             continue
         if name not in info.hparams:
-            takes = ", ".join(f"--{h}" for h in HPARAM_OPTIONS if h in info.hparams) or "neither"
-            raise OptionError(f"--{name}", f"{cfg.arch} does not take --{name} (of --mul/--fs it takes: {takes})")
+            takes = ", ".join(_flag(h) for h in HPARAM_OPTIONS if h in info.hparams) or "none"
+            offered = "/".join(_flag(h) for h in HPARAM_OPTIONS)
+            raise OptionError(_flag(name), f"{cfg.arch} does not take {_flag(name)} (of {offered} it takes: {takes})")
         hparams[name] = value
     try:  # validates the values (e.g. fs) by building the model once
         from ..models import create_model
 
         create_model(cfg.arch, **hparams)
     except HyperparameterError as e:
-        raise OptionError("--" + next((h for h in HPARAM_OPTIONS if h in str(e)), "arch"), str(e)) from None
+        raise OptionError(_flag(next((h for h in HPARAM_OPTIONS if h in str(e)), "arch")), str(e)) from None
     out.hparams = hparams
     pick_device(out.device)
+    if info.task == "gan" and _dist_env()[0] > 1:
+        raise TrainError("GAN training runs in one process; start it without torchrun")
     # The file: kind and splits.
     try:
         summary = summarize(out.data)
@@ -166,7 +182,20 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         missing = [a for a in spec.arrays if a not in summary.splits[split]]
         if missing:
             raise TrainError(f"{out.data}: split {split!r} lacks {', '.join(missing)}, which {info.task} needs")
+    if info.task == "gan":
+        size = int(summary.params.get("size", 0)) if isinstance(summary.params, dict) else 0
+        want = info.output_shape[-1]
+        if size != want:
+            raise TrainError(f"{out.data} holds {size}x{size} images, but {cfg.arch} generates {want}x{want}; "
+                             f"make a file with coorddata sort-of-clevr --size {want}")
+        if out.batch_size > summary.lengths["train"]:  # an epoch drops the last partial batch
+            raise OptionError("--batch-size", f"{out.batch_size} is more than the {summary.lengths['train']} "
+                              f"train images of {out.data}")
     return out
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def data_record(path: str) -> dict[str, Any]:
@@ -263,6 +292,17 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
     return cfg
 
 
+def write_run_config(cfg: TrainConfig, device: torch.device, world: int) -> None:
+    write_json(Path(cfg.out) / "config.json", {
+        "options": {k: v for k, v in asdict(cfg).items()},
+        "data": data_record(cfg.data),
+        "versions": {"coordconv_data": __version__, "torch": torch.__version__,
+                     "python": platform.python_version(), "h5py": h5py.__version__},
+        "world_size": world,
+        "device": str(device),
+    })
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, str], Any] | None = None,
           log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train ``cfg`` (already :func:`resolve`-d) into ``cfg.out``; return a summary dict.
@@ -272,6 +312,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
     """
     from ..models import create_model
 
+    if cfg.task == "gan":
+        from .gan import train_gan
+
+        return train_gan(cfg, resume=resume, progress=progress, log=log)
     world, rank, local_rank = _dist_env()
     distributed = world > 1
     device = pick_device(cfg.device)
@@ -305,14 +349,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
     elif rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:
-        write_json(out_dir / "config.json", {
-            "options": {k: v for k, v in asdict(cfg).items()},
-            "data": data_record(cfg.data),
-            "versions": {"coordconv_data": __version__, "torch": torch.__version__,
-                         "python": platform.python_version(), "h5py": h5py.__version__},
-            "world_size": world,
-            "device": str(device),
-        })
+        write_run_config(cfg, device, world)
     net: torch.nn.Module = model
     if distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -413,6 +450,10 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, device: st
     if not (run_dir / "best.pt").is_file():
         raise TrainError(f"{run_dir} has no best.pt (not a finished run directory)")
     cfg = load_run_config(run_dir)
+    if cfg.task == "gan":
+        from .gan import evaluate_gan
+
+        return evaluate_gan(run_dir, data, device)
     data = data or cfg.data
     spec = T.TASK_SPECS[cfg.task]
     try:

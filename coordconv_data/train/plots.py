@@ -19,7 +19,8 @@ SEG_COLORS = np.array([(0, 0, 0), (255, 255, 0), (0, 200, 255), (255, 0, 0)], np
 
 
 def _panel(series: dict[str, list[tuple[float, float]]], title: str, w: int = 440, h: int = 300,
-           log_y: bool = False) -> np.ndarray:
+           log_y: bool = False, colors: dict[str, tuple[int, int, int]] | None = None,
+           y_range: tuple[float, float] | None = None, legend_bottom: bool = False) -> np.ndarray:
     img = np.full((h, w, 3), 255, np.uint8)
     left, right, top, bottom = 60, 12, 28, 36
     pts = [p for s in series.values() for p in s if math.isfinite(p[1]) and (p[1] > 0 or not log_y)]
@@ -31,7 +32,7 @@ def _panel(series: dict[str, list[tuple[float, float]]], title: str, w: int = 44
     xs = [p[0] for p in pts]
     ys = [f(p[1]) for p in pts]
     x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
+    y0, y1 = y_range if y_range is not None else (min(ys), max(ys))
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     if y1 == y0:
@@ -57,14 +58,16 @@ def _panel(series: dict[str, list[tuple[float, float]]], title: str, w: int = 44
         cv2.putText(img, str(e), (px - 4, h - bottom + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "epoch", (w // 2 - 20, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     for i, (name, s) in enumerate(series.items()):
-        color = TRAIN_COLOR if name == "train" else TEST_COLOR
+        color = (colors or {}).get(name, TRAIN_COLOR if name == "train" else TEST_COLOR)
         good = [p for p in s if math.isfinite(p[1]) and (p[1] > 0 or not log_y)]
         ps = [to_px(*p) for p in good]
         for a, b in zip(ps, ps[1:]):
             cv2.line(img, a, b, color, 2, cv2.LINE_AA)
         for p in ps:
             cv2.circle(img, p, 3, color, -1, cv2.LINE_AA)
-        cv2.putText(img, name, (w - right - 60, top + 16 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+        tw = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+        ty = (h - bottom - 10 - 16 * (len(series) - 1 - i)) if legend_bottom else (top + 16 + 16 * i)
+        cv2.putText(img, name, (w - right - tw - 6, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
     return img
 
 
@@ -73,6 +76,24 @@ def write_curves(path: str | Path, history: list[dict[str, Any]], metric: str, t
     for key, log_y in (("loss", True), (metric, False)):
         series = {s: [(r["epoch"], float(r[key])) for r in history if r["split"] == s] for s in ("train", "test")}
         panels.append(_panel(series, f"{key}" + (f"  ({title})" if key == "loss" and title else ""), log_y=log_y))
+    write_png(np.concatenate(panels, axis=1), path, force=True)
+
+
+def write_gan_curves(path: str | Path, history: list[dict[str, Any]], title: str = "") -> None:
+    """Losses of both networks per epoch, and the geometry score of the samples against real images."""
+    train = [r for r in history if r["split"] == "train"]
+    gen = [r for r in history if r["split"] == "generated"]
+    real = [r for r in history if r["split"] == "real"]
+    losses = {k: [(r["epoch"], float(r[k])) for r in train] for k in ("d_loss", "g_loss")}
+    epochs = [r["epoch"] for r in gen] or [1]
+    scores = {"generated": [(r["epoch"], float(r["geometry"])) for r in gen]}
+    if real:  # the ceiling, drawn as a flat line over the epochs shown
+        scores["real test"] = [(e, float(real[0]["geometry"])) for e in (min(epochs), max(epochs))]
+    panels = [
+        _panel(losses, "loss" + (f"  ({title})" if title else ""), colors={"d_loss": TRAIN_COLOR, "g_loss": TEST_COLOR}),
+        _panel(scores, "geometry (fraction of clean images)", colors={"generated": TEST_COLOR, "real test": (60, 160, 60)},
+               y_range=(0.0, 1.0), legend_bottom=True),
+    ]
     write_png(np.concatenate(panels, axis=1), path, force=True)
 
 

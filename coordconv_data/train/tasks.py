@@ -43,6 +43,8 @@ TASK_SPECS: dict[str, TaskSpec] = {
     "rendering": TaskSpec("rendering", "not-so-clevr", ("images", "locations"), "iou", True),
     "regression": TaskSpec("regression", "not-so-clevr", ("onehots", "locations"), "px_error", False),
     "segmentation": TaskSpec("segmentation", "lanes", ("images", "masks"), "mean_iou", True),
+    # GANs train in .gan (their own loop); the spec says what they read and what picks best.pt.
+    "gan": TaskSpec("gan", "sort-of-clevr", ("images", "centers"), "geometry", True),
 }
 
 
