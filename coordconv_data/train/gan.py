@@ -164,7 +164,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
     from ..geometry import reference_centers
     from ..models import create_model
     from ..viz import write_png
-    from .loop import pick_device, write_run_config
+    from .loop import epoch_bar, pick_device, write_run_config
     from .plots import write_gan_curves
 
     device = pick_device(cfg.device)
@@ -199,9 +199,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
         t0 = time.perf_counter()
         model.train()
         sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
-        ctx = progress(steps, f"epoch {epoch + 1}/{cfg.epochs}") if progress else None
-        advance = ctx.__enter__() if ctx is not None else (lambda k: None)
-        try:
+        with epoch_bar(progress, steps, f"epoch {epoch + 1}/{cfg.epochs}") as advance:
             for i in range(steps):
                 batch = train_ds.batch(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
                 real = to_model_images(batch["images"], device)
@@ -209,9 +207,6 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
                 for k, v in gan_iteration(model, opt_d, opt_g, real, z).items():
                     sums[k] += v
                 advance(1)
-        finally:
-            if ctx is not None:
-                ctx.__exit__(None, None, None)
         seconds = time.perf_counter() - t0
         total_time += seconds
         train_row = {"epoch": epoch + 1, "split": "train", **{k: v / steps for k, v in sums.items()}, "seconds": seconds}

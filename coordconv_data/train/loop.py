@@ -19,6 +19,7 @@ identical), only rank 0 writes the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -292,6 +293,11 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
     return cfg
 
 
+def epoch_bar(progress: Callable[[int, str], Any] | None, total: int, label: str) -> Any:
+    """``progress(total, label)``, or a context yielding a do-nothing ``advance`` when there is none."""
+    return progress(total, label) if progress is not None else contextlib.nullcontext(lambda k: None)
+
+
 def write_run_config(cfg: TrainConfig, device: torch.device, world: int) -> None:
     write_json(Path(cfg.out) / "config.json", {
         "options": {k: v for k, v in asdict(cfg).items()},
@@ -374,9 +380,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
         indices = list(sampler)
         t0 = time.perf_counter()
         net.train()
-        ctx = progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}") if (progress and rank == 0) else None
-        advance = ctx.__enter__() if ctx is not None else (lambda k: None)
-        try:
+        with epoch_bar(progress if rank == 0 else None, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}") as advance:
             for b in range(0, len(indices), cfg.batch_size):
                 batch = train_ds.batch(indices[b : b + cfg.batch_size])
                 x, y = T.to_inputs_targets(cfg.task, batch, device)
@@ -385,9 +389,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
                 loss.backward()
                 optimizer.step()
                 advance(1)
-        finally:
-            if ctx is not None:
-                ctx.__exit__(None, None, None)
         seconds = time.perf_counter() - t0
         total_time += seconds
         rows = []
