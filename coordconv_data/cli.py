@@ -353,7 +353,8 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
               help="Learning rate (GANs: the discriminator's). [default: per task; GANs 0.0001]")
 @click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
 @click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd uses momentum 0.9). [default: adam]")
-@click.option("--l2", type=float, default=None, help="L2 weight decay coefficient. [default: per task]")
+@click.option("--l2", type=float, default=None,
+              help="L2 weight decay coefficient (GANs: on the generator only, as the original). [default: per task]")
 @click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
 @click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
 @click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector. [default: 256]")
