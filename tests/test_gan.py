@@ -74,6 +74,23 @@ def test_one_discriminator_and_two_generator_steps():
     assert all(p.requires_grad for p in model.discriminator.parameters())  # unfrozen after G's steps
 
 
+@pytest.mark.parametrize("arch,before_tanh", [("clevr_gan", False), ("clevr_coordconv_in_gd", True)])
+def test_what_the_discriminator_sees(arch, before_tanh):
+    # As the original: the CoordConv generator's last convolution goes to D without tanh; images
+    # (samples, scores, interpolations) are always tanh-bounded.
+    torch.manual_seed(0)
+    model = create_model(arch, z_dim=8).eval()
+    z = model.sample_noise(2)
+    with torch.no_grad():
+        seen, images = model.fakes_for_discriminator(z), model.generator(z)
+    assert images.abs().max() <= 1
+    if before_tanh:
+        torch.testing.assert_close(torch.tanh(seen), images)
+        assert not torch.allclose(seen, images)
+    else:
+        torch.testing.assert_close(seen, images)
+
+
 def test_image_conversions_round_trip():
     images = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
     x = to_model_images(images)

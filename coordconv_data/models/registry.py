@@ -30,7 +30,8 @@ Task contracts (shapes at the defaults; ``N`` is the batch; locations use
 * ``gan``: the model holds ``.generator`` (input ``(N, z_dim)`` noise, uniform in ``[-1, 1]`` as in the
   original, output ``(N, 3, 64, 64)`` images in ``[-1, 1]``) and ``.discriminator`` (input
   ``(N, 3, 64, 64)`` images in ``[-1, 1]``, i.e. ``uint8 / 127.5 - 1``, output ``(N, 1)`` real/fake
-  logits); ``model(z)`` runs the generator.
+  logits); ``model(z)`` runs the generator, and ``model.fakes_for_discriminator(z)`` gives what the
+  discriminator is trained on (the images, or the CoordConv generator's output before ``tanh``).
 """
 
 from __future__ import annotations

@@ -4,9 +4,15 @@ Follows ``CoordConvGAN`` in ``model_builders.py`` of uber-research/CoordConv (bu
 as ``clevr_gan`` with no coordinates and ``clevr_coordconv_in_gd`` with coordinates in both networks).
 Differences, and why:
 
-* The original's CoordConv generator returned its last convolution WITHOUT ``tanh`` to the
-  discriminator (``tanh`` was applied only to the images it saved), so fake images were unbounded
-  while real ones were in ``[-1, 1]``. Both generators here end in ``tanh``.
+* None in what the networks compute. Kept on purpose: the original's CoordConv generator handed
+  its last convolution WITHOUT ``tanh`` to the discriminator (``tanh`` only made the images it
+  saved), so in training its fakes are unbounded while real images are in ``[-1, 1]``. Here
+  ``generator(z)`` always returns images in ``[-1, 1]``, and :meth:`GANPair.fakes_for_discriminator`
+  gives what the discriminator sees in training, as the original. Changing that is not harmless:
+  with ``tanh`` in front of the discriminator, at the paper's learning rates, the discriminator won
+  within one epoch and the generator's pre-``tanh`` outputs grew to about 33 in magnitude (99% of
+  them beyond 3), saturated, with no gradient left to recover (measured on 1620 images,
+  ``benchmarks/bench_gan.py``); without it, the discriminator's gradient pulls them back.
 * The CoordConv generator tiles ``z`` over the 64x64 grid before its first 1x1 convolution; that step
   runs as one :class:`~coordconv_data.models.tiled.TiledCoordConv2d` (same parameters, no tiled
   tensor); the generator's forward pass measured about 25% faster on CPU for it.
@@ -68,7 +74,8 @@ class CoordConvGenerator(nn.Module):
 
     ``z`` is tiled over the grid, :class:`AddCoords` appends ``x``, ``y`` (, ``r``), and 1x1
     convolutions of width ``512, 256, 256, 128, 64``, two ``3x3`` of 64 (ReLU after each) and a 1x1
-    to 3 channels follow, then ``tanh``. He-normal init, as the original.
+    to 3 channels follow (:meth:`unbounded`), then ``tanh`` (:meth:`forward`). He-normal init, as
+    the original.
 
     Shape:
         - Input: :math:`(N, z_{dim})`.
@@ -87,12 +94,16 @@ class CoordConvGenerator(nn.Module):
             nn.Conv2d(128, 64, 1), nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(64, out_channels, 1), nn.Tanh(),
+            nn.Conv2d(64, out_channels, 1),
         )  # fmt: skip
         he_normal_(self)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def unbounded(self, z: Tensor) -> Tensor:
+        """The last convolution's output, before ``tanh``: what the original's discriminator saw."""
         return self.body(self.coordconv(z))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.tanh(self.unbounded(z))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -151,6 +162,12 @@ class GANPair(nn.Module):
     ) -> Tensor:
         """``(n, z_dim)`` noise uniform in ``[-1, 1]``, the original's prior."""
         return torch.rand(n, self.z_dim, generator=generator, device=device) * 2 - 1
+
+    def fakes_for_discriminator(self, z: Tensor) -> Tensor:
+        """What the discriminator is trained on: ``generator(z)``, or for a generator with an
+        ``unbounded`` method (the CoordConv one) its output before ``tanh``, as the original did."""
+        unbounded = getattr(self.generator, "unbounded", None)
+        return unbounded(z) if unbounded is not None else self.generator(z)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)

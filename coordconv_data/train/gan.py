@@ -6,7 +6,9 @@ Follows ``train_gan.py`` of uber-research/CoordConv:
   takes ONE discriminator step and TWO generator steps, all three on that same ``z``;
 * losses are the standard non-saturating ones: ``D: BCE(D(x), 1) + BCE(D(G(z)), 0)`` with real and
   fake batches through D separately (each gets its own BatchNorm statistics, as there);
-  ``G: BCE(D(G(z)), 1)``;
+  ``G: BCE(D(G(z)), 1)``; for the CoordConv generator, D sees its output before ``tanh``, as there
+  (:meth:`~coordconv_data.models.sort_of_clevr_gan.GANPair.fakes_for_discriminator`: with ``tanh``
+  the generator saturated within an epoch);
 * Adam with the original's ``beta1 = 0.9, beta2 = 0.99``; ``--lr`` for the discriminator and
   ``--lr2`` for the generator (the paper: 1e-4 and 5e-4, minibatch 16, 50 epochs); ``--l2`` decays the
   generator's weights only (the original added its regularisation loss to the generator's loss);
@@ -98,9 +100,9 @@ def gan_iteration(model: torch.nn.Module, opt_d: torch.optim.Optimizer, opt_g: t
     ``d_real`` / ``d_fake`` are the discriminator's mean probability of "real" on the real and the
     fake batch at its step (0.5 / 0.5 is the equilibrium; 1 / 0 a discriminator that wins).
     """
-    gen, disc = model.generator, model.discriminator
+    disc = model.discriminator
     with torch.no_grad():  # D's step needs no gradient through G
-        fake = gen(z)
+        fake = model.fakes_for_discriminator(z)
     real_logits, fake_logits = disc(real), disc(fake)
     d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
     opt_d.zero_grad(set_to_none=True)
@@ -110,7 +112,7 @@ def gan_iteration(model: torch.nn.Module, opt_d: torch.optim.Optimizer, opt_g: t
     try:
         g_losses = []
         for _ in range(g_steps):
-            g_loss = _bce(disc(gen(z)), 1.0)
+            g_loss = _bce(disc(model.fakes_for_discriminator(z)), 1.0)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
