@@ -343,6 +343,17 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
                      if k not in ("epoch", "split", "seconds"))
 
 
+def _resumed_value(cfg: Any, key: str) -> Any:
+    """The value a run used for an option: model hyperparameters live in ``hparams`` (or were the arch's default)."""
+    if key in ("mul", "fs", "z_dim"):
+        if key in cfg.hparams:
+            return cfg.hparams[key]
+        from .models import model_info
+
+        return model_info(cfg.arch).hparams.get(key)
+    return getattr(cfg, key)
+
+
 @main.command()
 @click.option("--arch", default=None, help="Model name from the registry (see models in the README). Required unless --resume.")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
@@ -351,7 +362,8 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
 @click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per task]")
 @click.option("--lr", type=float, default=None,
               help="Learning rate (GANs: the discriminator's). [default: per task; GANs 0.0001]")
-@click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
+@click.option("--lr2", type=float, default=None,
+              help="GANs: the generator's learning rate (set on its own, not from --lr). [default: 0.0005]")
 @click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd uses momentum 0.9). [default: adam]")
 @click.option("--l2", type=float, default=None,
               help="L2 weight decay coefficient (GANs: on the generator only, as the original). [default: per task]")
@@ -400,8 +412,9 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
             given["--seed"] = seed
         for name, val in given.items():
             key = name[2:].replace("-", "_")
-            if str(val) != str(getattr(cfg, key)):
-                raise OptionError(name, f"differs from the resumed run's ({getattr(cfg, key)!r}); "
+            used = _resumed_value(cfg, key)
+            if str(val) != str(used):
+                raise OptionError(name, f"differs from the resumed run's ({used!r}); "
                                         "a resumed run keeps its options (only --epochs and --device may change)")
         if epochs is not None:
             cfg.epochs = epochs
@@ -457,20 +470,27 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
               help="Evaluate on this file instead of the run's own data file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to evaluate.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which of the run's checkpoints to evaluate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_train_errors
 @store_errors
-def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> None:
-    """Print the metrics of a run's best.pt on the train and test splits."""
+def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_json: bool) -> None:
+    """Print the metrics of a run's best.pt on the train and test splits.
+
+    For a GAN run: the geometry score of its samples (the run's fixed latents, --eval-samples of
+    them) and of as many real test images (the ceiling).
+    """
     from .train import evaluate_run
 
-    result = evaluate_run(run_dir, str(data) if data is not None else None, device=device)
+    result = evaluate_run(run_dir, str(data) if data is not None else None, device=device, checkpoint=checkpoint)
     if as_json:  # NaN (a class absent from the split) is not JSON: null
         clean = {k: ({m: (None if isinstance(v, float) and v != v else v) for m, v in val.items()}
                      if isinstance(val, dict) else val) for k, val in result.items()}
         click.echo(json.dumps(clean, sort_keys=True))
         return
-    click.echo(f"{result['arch']} ({result['task']}), best.pt from epoch {result['epoch']}, on {result['data']}")
+    click.echo(f"{result['arch']} ({result['task']}), {result['checkpoint']}.pt from epoch {result['epoch']}, "
+               f"on {result['data']}")
     for split in ("train", "test", "generated", "real"):
         if split in result:
             click.echo(f"  {split}: {_fmt_metrics(result[split])}")
@@ -481,15 +501,15 @@ def evaluate(run_dir: Path, data: Path | None, device: str, as_json: bool) -> No
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"),
               show_default=True, help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(1, 64), default=8, show_default=True,
+@click.option("--rows", type=click.IntRange(1, 32), default=8, show_default=True,
               help="Latent walks, one per row.")
-@click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True,
+@click.option("--steps", type=click.IntRange(2, 32), default=10, show_default=True,
               help="Images per walk, both ends included.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the walks' end points (the same seed gives the same walks for every run).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="Which of the run's checkpoints to draw with.")
-@click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True, help="Enlarge each image.")
+@click.option("--scale", type=click.IntRange(1, 4), default=1, show_default=True, help="Enlarge each image.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to run the generator.")
 @force_option

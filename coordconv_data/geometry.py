@@ -202,13 +202,17 @@ class ImageVerdict:
 @dataclass(frozen=True)
 class GeometryScore:
     """Fractions of images (``geometry``: ok; the others: with that fault; an image can have several
-    faults) and the distance of the found centres' distribution from the reference."""
+    faults) and the distance of the found centres' distribution from the reference.
+
+    ``malformed``: an object of the wrong shape or size; ``stray``: more stray pixels than allowed.
+    """
 
     n: int
     geometry: float
     missing: float
     extra: float
     malformed: float
+    stray: float
     position_tv: float
     objects: int
 
@@ -475,7 +479,7 @@ def score_images(images: np.ndarray, spec: SceneSpec, reference_centers: np.ndar
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ValueError(f"bins must be an integer of at least 1, got {bins!r}")
     n = len(images)
-    ok = missing = extra = malformed = 0
+    ok = missing = extra = malformed = stray = 0
     centers = []
     _, stray_limit = _limits(spec, rules)
     for start in range(0, n, CHUNK):
@@ -483,10 +487,12 @@ def score_images(images: np.ndarray, spec: SceneSpec, reference_centers: np.ndar
         ok += int(f.ok.sum())
         missing += int((f.counts == 0).any(1).sum())
         extra += int((f.counts > 1).any(1).sum())
-        malformed += int(((f.bad > 0).any(1) | (f.stray > stray_limit)).sum())
+        malformed += int((f.bad > 0).any(1).sum())
+        stray += int((f.stray > stray_limit).sum())
         centers.append(f.center)
     found = np.concatenate(centers)
     return GeometryScore(n=n, geometry=ok / n, missing=missing / n, extra=extra / n, malformed=malformed / n,
+                         stray=stray / n,
                          position_tv=position_tv(found, ref, spec.size, int(bins)), objects=len(found))
 
 

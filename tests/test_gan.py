@@ -32,8 +32,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
     write_soc(SortOfClevrSpec(n=40, seed=5), d / "soc.h5")
     write_soc(SortOfClevrSpec(n=20, seed=6), d / "soc_small.h5")  # 18 train images
     write_soc(SortOfClevrSpec(n=20, size=32, seed=5), d / "soc32.h5")
+    write_soc(SortOfClevrSpec(n=20, seed=5), d / "soc_original.h5", layout="original")
+    write_soc(SortOfClevrSpec(n=20, objects=3, seed=5), d / "soc3.h5")
+    write_soc(SortOfClevrSpec(n=20, test_fraction=0.0, seed=5), d / "soc_no_test.h5")
     write_nsc(NotSoClevrSpec(split="uniform"), d / "nsc.h5")
-    return {"soc": d / "soc.h5", "soc_small": d / "soc_small.h5", "soc32": d / "soc32.h5", "nsc": d / "nsc.h5"}
+    return {"soc": d / "soc.h5", "soc_small": d / "soc_small.h5", "soc32": d / "soc32.h5", "nsc": d / "nsc.h5",
+            "soc_original": d / "soc_original.h5", "soc3": d / "soc3.h5", "soc_no_test": d / "soc_no_test.h5"}
 
 
 def _train(runner, *args):
@@ -89,6 +93,22 @@ def test_what_the_discriminator_sees(arch, before_tanh):
         assert not torch.allclose(seen, images)
     else:
         torch.testing.assert_close(seen, images)
+
+
+def test_a_sample_depends_on_its_own_latent_only():
+    # Inference-mode BatchNorm: what makes samples, scores and interpolations independent of batching.
+    from coordconv_data.train.gan import generate_images
+
+    torch.manual_seed(0)
+    model = create_model("clevr_gan", z_dim=8)
+    model.train()
+    for _ in range(2):  # move the running statistics away from their initial values
+        model.generator(model.sample_noise(4))
+    z = model.sample_noise(6)
+    whole = generate_images(model, z, batch_size=6)
+    assert model.generator.training  # restored
+    parts = np.concatenate([generate_images(model, z[i : i + 1]) for i in range(6)])
+    assert np.abs(whole.astype(int) - parts.astype(int)).max() <= 1  # float reassociation at most
 
 
 def test_image_conversions_round_trip():
@@ -173,6 +193,10 @@ def test_resume_equals_uninterrupted(runner, files, tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     r = _train(runner, "--resume", tmp_path / "b", "--lr2", 0.1)
     assert_one_line_error(r, "--lr2", "resumed")
+    r = _train(runner, "--resume", tmp_path / "b", "--z-dim", 64)
+    assert_one_line_error(r, "--z-dim", "256")  # names the value the run used (the arch's default)
+    r = _train(runner, "--resume", tmp_path / "b", "--z-dim", 256, "--lr2", 0.0005, "--epochs", 2, "-q")
+    assert r.exit_code == 0, r.output  # the values it used are no change
 
 
 def test_coordconv_gan_trains(runner, files, tmp_path):
@@ -191,6 +215,9 @@ def test_coordconv_gan_trains(runner, files, tmp_path):
 @pytest.mark.parametrize("args,fragments", [
     (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
     (["--arch", "clevr_gan", "--data", "{soc32}"], ("32x32", "--size 64")),
+    (["--arch", "clevr_gan", "--data", "{soc_original}"], ("original layout", "native")),
+    (["--arch", "clevr_gan", "--data", "{soc_no_test}"], ("'test'",)),
+    (["--arch", "clevr_gan", "--data", "{soc}", "--eval-samples", "50001"], ("--eval-samples", "50000")),
     (["--arch", "clevr_gan", "--data", "{soc}", "--lr2", "0"], ("--lr2", "positive")),
     (["--arch", "clevr_gan", "--data", "{soc}", "--lr2", "nan"], ("--lr2",)),
     (["--arch", "clevr_gan", "--data", "{soc}", "--eval-samples", "0"], ("--eval-samples",)),
@@ -206,6 +233,34 @@ def test_train_errors(runner, files, tmp_path, args, fragments):
     r = _train(runner, *[a.format(**paths) for a in args], "--out", tmp_path / "out")
     assert_one_line_error(r, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("data,fragments", [
+    ("soc32", ("32x32",)), ("soc_no_test", ("'test'",)), ("soc3", ("another scene",)), ("nsc", ("not-so-clevr",)),
+])
+def test_evaluate_on_other_data_errors(runner, gan_run, files, data, fragments):
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(gan_run), "--data", str(files[data])]), *fragments)
+
+
+def test_evaluate_last_checkpoint(runner, gan_run):
+    r = runner.invoke(main, ["evaluate", str(gan_run), "--checkpoint", "last", "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    logged = next(x for x in _rows(gan_run) if x["split"] == "generated" and x["epoch"] == "2")
+    assert result["epoch"] == 2 and result["checkpoint"] == "last"
+    assert result["generated"]["geometry"] == pytest.approx(float(logged["geometry"]), abs=1e-6)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", "truncated"])
+def test_unreadable_checkpoint(runner, gan_run, tmp_path, content):
+    run = tmp_path / "copy"
+    run.mkdir()
+    (run / "config.json").write_bytes((gan_run / "config.json").read_bytes())
+    data = (gan_run / "best.pt").read_bytes()
+    (run / "best.pt").write_bytes(data[: len(data) // 2] if content == "truncated" else content)
+    for cmd in (["interpolate", str(run), "--out", str(tmp_path / "i.png")], ["evaluate", str(run)]):
+        assert_one_line_error(runner.invoke(main, cmd), "best.pt", "checkpoint")
+    assert not (tmp_path / "i.png").exists()
 
 
 def test_interpolate_errors(runner, files, tmp_path):

@@ -53,7 +53,7 @@ def test_real_images_are_all_ok(real):
     # Measured: 1.0 on these 2000 images (206 of them with overlapping objects).
     assert (score.n, score.geometry, score.missing, score.extra, score.malformed) == (2000, 1.0, 0.0, 0.0, 0.0)
     assert score.objects == 4000
-    assert score.as_dict() == {"n": 2000, "geometry": 1.0, "missing": 0.0, "extra": 0.0, "malformed": 0.0,
+    assert score.as_dict() == {"n": 2000, "geometry": 1.0, "missing": 0.0, "extra": 0.0, "malformed": 0.0, "stray": 0.0,
                                "position_tv": score.position_tv, "objects": 4000}
 
 
@@ -114,7 +114,7 @@ def test_blank_and_noise_images_score_zero(real):
     s = geo.score_images(white, scene, reference)
     assert (s.geometry, s.missing, s.extra, s.malformed, s.objects, s.position_tv) == (0.0, 1.0, 0.0, 0.0, 0, 1.0)
     s = geo.score_images(black, scene, reference)  # black is no colour of the scene: all stray
-    assert (s.geometry, s.missing, s.malformed) == (0.0, 1.0, 1.0)
+    assert (s.geometry, s.missing, s.malformed, s.stray) == (0.0, 1.0, 0.0, 1.0)
     for v in geo.inspect_images(noise, scene):
         assert not v.ok and (v.missing or v.extra or v.malformed or v.stray > 15)
     assert geo.score_images(noise, scene, reference).geometry == 0.0
@@ -197,7 +197,7 @@ def test_stray_pixels_and_specks(real):
         assert v.stray == side * side and v.ok == ok and not v.extra and not v.missing
         assert v.malformed == ()  # the objects are fine; the image fails on its stray count
     s = geo.score_images(image[None], scene, data["centers"][i].astype(float))
-    assert s.malformed == 1.0 and s.geometry == 0.0
+    assert s.malformed == 0.0 and s.stray == 1.0 and s.geometry == 0.0
 
 
 def test_soft_rim_is_excused_but_not_a_distant_stain(real):

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import os
+import pickle
 from typing import Any
 
 import torch
 
 from ..store import atomic_write_bytes
+from .errors import TrainError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint",
            "write_json", "write_metrics_csv", "rng_state", "set_rng_state"]
@@ -54,4 +56,10 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     # Our own files: they hold optimizer state and RNG tensors, plain containers only.
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, AttributeError, ValueError) as e:
+        raise TrainError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise TrainError(f"{path}: not a checkpoint of coorddata train")
+    return ck

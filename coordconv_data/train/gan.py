@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data import H5SplitDataset
-from ..store import read_split
+from ..store import FileSummary, StoreError, read_split, summarize
+from .errors import TrainError
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics_csv
 
 __all__ = ["ADAM_BETAS", "G_STEPS", "GAN_COLUMNS", "SAMPLE_GRID", "to_model_images", "to_uint8_images",
@@ -50,7 +51,7 @@ G_STEPS = 2  # generator steps per discriminator step
 SAMPLE_GRID = 10  # samples_<epoch>.png: the first 10 x 10 fixed latents
 GEN_BATCH = 100  # images per generator call when sampling (the original sampled in hundreds too)
 LOSS_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
-SCORE_COLUMNS = ("geometry", "position_tv", "missing", "extra", "malformed")
+SCORE_COLUMNS = ("n", "geometry", "position_tv", "missing", "extra", "malformed", "stray")
 GAN_COLUMNS = ["epoch", "split", *LOSS_COLUMNS, *SCORE_COLUMNS, "seconds"]
 
 
@@ -133,11 +134,35 @@ def _optimizers(cfg: Any, model: torch.nn.Module) -> tuple[torch.optim.Optimizer
             torch.optim.SGD(g_params, lr=cfg.lr2, momentum=0.9, weight_decay=cfg.l2))
 
 
+def check_gan_file(summary: FileSummary, arch: str, image_size: int = 64) -> None:
+    """Refuse, in one line, a file a GAN cannot train on or be scored against."""
+    if summary.kind != "sort-of-clevr":
+        raise TrainError(f"{summary.path} holds {summary.kind} data, but {arch} (gan) needs sort-of-clevr")
+    if summary.layout != "native":
+        raise TrainError(f"{summary.path} is in the original layout (one train_x array); GANs read native files: "
+                         "make one with coorddata sort-of-clevr (without --layout original)")
+    size = int(summary.params.get("size", summary.attrs.get("canvas_size", 0)))
+    if size != image_size:
+        raise TrainError(f"{summary.path} holds {size}x{size} images, but {arch} generates {image_size}x{image_size}; "
+                         f"make a file with coorddata sort-of-clevr --size {image_size}")
+    for split in ("train", "test"):
+        if summary.lengths.get(split, 0) == 0:
+            raise TrainError(f"{summary.path} has no {split!r} images; GANs train on train and are scored "
+                             "against test (the ceiling)")
+
+
+def _summary(data: str) -> FileSummary:
+    try:
+        return summarize(data)
+    except StoreError as e:
+        raise TrainError(str(e)) from None
+
+
 def _score(images: np.ndarray, data: str, reference: np.ndarray) -> dict[str, float]:
     from ..geometry import SceneSpec, score_images
 
     s = score_images(images, SceneSpec.from_file(data), reference)
-    return {k: float(getattr(s, k)) for k in SCORE_COLUMNS}
+    return {k: (int(s.n) if k == "n" else float(getattr(s, k))) for k in SCORE_COLUMNS}
 
 
 def real_ceiling(data: str, n: int) -> dict[str, float]:
@@ -248,7 +273,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
 def load_gan(run_dir: str | os.PathLike, checkpoint: str = "best", device: torch.device | str = "cpu"):
     """The GAN pair saved in a run directory's ``best.pt`` or ``last.pt``, with the run's config."""
     from ..models import create_model
-    from .loop import TrainError, load_run_config
+    from .loop import load_run_config
 
     run_dir = Path(run_dir)
     path = run_dir / f"{checkpoint}.pt"
@@ -266,25 +291,27 @@ def load_gan(run_dir: str | os.PathLike, checkpoint: str = "best", device: torch
 
 
 def evaluate_gan(run_dir: str | os.PathLike, data: str | None = None, device: str = "auto",
-                 n: int | None = None) -> dict[str, Any]:
-    """Geometry score of the run's ``best.pt`` on its fixed latents, and of the real test images."""
-    from ..geometry import reference_centers
+                 n: int | None = None, checkpoint: str = "best") -> dict[str, Any]:
+    """Geometry score of the run's checkpoint on its fixed latents, and of the real test images.
+
+    ``data`` (default: the run's file) gives the reference centres and the real images; its scene
+    (canvas, object size, colours, background) must be the run's.
+    """
+    from ..geometry import SceneSpec, reference_centers
     from .loop import pick_device
 
     dev = pick_device(device)
-    model, cfg, ck = load_gan(run_dir, "best", dev)
-    data = data or cfg.data
+    model, cfg, ck = load_gan(run_dir, checkpoint, dev)
+    data = str(data or cfg.data)
+    check_gan_file(_summary(data), cfg.arch)
+    if data != cfg.data and Path(cfg.data).is_file() and SceneSpec.from_file(data) != SceneSpec.from_file(cfg.data):
+        raise TrainError(f"{data} shows another scene (canvas, object size, colours or background) than the run's "
+                         f"data {cfg.data}; its score would not mean anything")
     n = n or cfg.eval_samples
     samples = generate_images(model, fixed_latents(n, model.z_dim, cfg.seed), dev)
-    return {"run": str(run_dir), "arch": cfg.arch, "task": cfg.task, "data": str(data), "epoch": ck["epoch"],
-            "generated": {"n": n, **_score(samples, data, reference_centers(data, "train"))},
-            "real": {"n": min(n, _test_len(data)), **real_ceiling(data, n)}}
-
-
-def _test_len(data: str) -> int:
-    from ..store import summarize
-
-    return int(summarize(data).lengths.get("test", 0))
+    return {"run": str(run_dir), "arch": cfg.arch, "task": cfg.task, "data": data, "epoch": ck["epoch"],
+            "checkpoint": checkpoint, "generated": _score(samples, data, reference_centers(data, "train")),
+            "real": real_ceiling(data, n)}
 
 
 def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> torch.Tensor:

@@ -37,6 +37,7 @@ from .. import __version__
 from ..data import H5SplitDataset
 from ..store import StoreError, summarize
 from . import tasks as T
+from .errors import OptionError, TrainError
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json, write_metrics_csv
 
 __all__ = ["TrainError", "OptionError", "TrainConfig", "DEFAULTS", "resolve", "train", "evaluate_run",
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "gan": dict(epochs=50, batch_size=16, lr=0.0001, lr2=0.0005, opt="adam", l2=0.0, eval_samples=1000),
 }
 GAN_ONLY = ("lr2", "eval_samples")  # options only GAN training takes
+MAX_EVAL_SAMPLES = 50000  # generated images are kept in memory as uint8: 600 MB
 # Per-arch overrides of DEFAULTS, each from a measured run (README results): coordconv_rendering's
 # softmax "sharpen" stage stalled at IoU 0 for 3 epochs with lr 0.005 / l2 0.001 and reached 0.81 with
 # lr 0.001 / no l2.
@@ -63,18 +65,6 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 HPARAM_OPTIONS = ("mul", "fs", "z_dim")  # model hyperparameters offered as options
 EVAL_BATCH = 256
-
-
-class TrainError(Exception):
-    """A runtime problem (wrong file, missing split, unusable run dir); the message is one line."""
-
-
-class OptionError(ValueError):
-    """A bad option value: ``option`` names it (e.g. ``--fs``), the message says why."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(message)
-        self.option = option
 
 
 @dataclass
@@ -148,8 +138,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise OptionError("--l2", f"must be 0 or more, got {out.l2}")
     if out.lr2 is not None and not (out.lr2 > 0 and math.isfinite(out.lr2)):
         raise OptionError("--lr2", f"must be a positive number, got {out.lr2}")
-    if out.eval_samples is not None and out.eval_samples < 1:
-        raise OptionError("--eval-samples", f"must be at least 1, got {out.eval_samples}")
+    if out.eval_samples is not None and not 1 <= out.eval_samples <= MAX_EVAL_SAMPLES:
+        raise OptionError("--eval-samples", f"must be 1 to {MAX_EVAL_SAMPLES} (kept in memory), got {out.eval_samples}")
     hparams = dict(out.hparams)
     for name in HPARAM_OPTIONS:
         value = getattr(out, name)
@@ -177,6 +167,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise TrainError(str(e)) from None
     if summary.kind != spec.dataset:
         raise TrainError(f"{out.data} holds {summary.kind} data, but {cfg.arch} ({info.task}) trains on {spec.dataset}")
+    if info.task == "gan":
+        from .gan import check_gan_file
+
+        check_gan_file(summary, cfg.arch, info.output_shape[-1])
     for split in ("train", "test"):
         if split not in summary.splits or summary.lengths.get(split, 0) == 0:
             raise TrainError(f"{out.data} has no {split!r} split (or it is empty); train needs train and test")
@@ -184,11 +178,6 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         if missing:
             raise TrainError(f"{out.data}: split {split!r} lacks {', '.join(missing)}, which {info.task} needs")
     if info.task == "gan":
-        size = int(summary.params.get("size", 0)) if isinstance(summary.params, dict) else 0
-        want = info.output_shape[-1]
-        if size != want:
-            raise TrainError(f"{out.data} holds {size}x{size} images, but {cfg.arch} generates {want}x{want}; "
-                             f"make a file with coorddata sort-of-clevr --size {want}")
         if out.batch_size > summary.lengths["train"]:  # an epoch drops the last partial batch
             raise OptionError("--batch-size", f"{out.batch_size} is more than the {summary.lengths['train']} "
                               f"train images of {out.data}")
@@ -443,18 +432,20 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: Callable[[int, st
     }
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, device: str = "auto") -> dict[str, Any]:
-    """Metrics of a run's ``best.pt`` on both splits of its data file (or ``data``)."""
+def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, device: str = "auto",
+                 checkpoint: str = "best") -> dict[str, Any]:
+    """Metrics of a run's ``best.pt`` (or ``last.pt``) on both splits of its data file (or ``data``);
+    for a GAN run, the geometry score of its samples and of the real test images."""
     from ..models import create_model
 
     run_dir = Path(run_dir)
-    if not (run_dir / "best.pt").is_file():
-        raise TrainError(f"{run_dir} has no best.pt (not a finished run directory)")
+    if not (run_dir / f"{checkpoint}.pt").is_file():
+        raise TrainError(f"{run_dir} has no {checkpoint}.pt (not a finished run directory)")
     cfg = load_run_config(run_dir)
     if cfg.task == "gan":
         from .gan import evaluate_gan
 
-        return evaluate_gan(run_dir, data, device)
+        return evaluate_gan(run_dir, data, device, checkpoint=checkpoint)
     data = data or cfg.data
     spec = T.TASK_SPECS[cfg.task]
     try:
@@ -464,12 +455,12 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, device: st
     if summary.kind != spec.dataset:
         raise TrainError(f"{data} holds {summary.kind} data, but {cfg.arch} ({cfg.task}) needs {spec.dataset}")
     dev = pick_device(device)
-    ck = load_checkpoint(run_dir / "best.pt", map_location=dev)
+    ck = load_checkpoint(run_dir / f"{checkpoint}.pt", map_location=dev)
     model = create_model(ck["arch"], **ck["hparams"]).to(dev)
     model.load_state_dict(ck["model"])
     class_names = class_names_of(data) if cfg.task == "segmentation" else None
     result: dict[str, Any] = {"run": str(run_dir), "arch": cfg.arch, "task": cfg.task, "data": str(data),
-                              "epoch": ck["epoch"]}
+                              "epoch": ck["epoch"], "checkpoint": checkpoint}
     for split in ("train", "test"):
         if split in summary.splits:
             ds = H5SplitDataset(data, split, kind=spec.dataset, names=spec.arrays)
