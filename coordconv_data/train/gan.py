@@ -263,7 +263,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
     return {
         "out": str(out_dir), "arch": cfg.arch, "task": cfg.task, "epochs": cfg.epochs, "primary": "geometry",
         "train": last.get("train", {}), "generated": last.get("generated", {}),
-        "real": {k: ceiling[k] for k in SCORE_COLUMNS},
+        "real": {k: ceiling.get(k) for k in SCORE_COLUMNS},  # a run begun by an older version may lack a column
         "best": best[0] if best else None, "best_epoch": best_epoch,
         "train_seconds": total_time, "wall_seconds": time.perf_counter() - t_start,
         "steps_per_epoch": steps, "rank": 0, "world_size": 1,
