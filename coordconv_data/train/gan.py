@@ -42,7 +42,7 @@ from ..store import FileSummary, StoreError, read_split, summarize
 from .errors import TrainError
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_metrics_csv
 
-__all__ = ["ADAM_BETAS", "G_STEPS", "GAN_COLUMNS", "SAMPLE_GRID", "to_model_images", "to_uint8_images",
+__all__ = ["ADAM_BETAS", "G_STEPS", "GAN_COLUMNS", "SAMPLE_GRID", "check_gan_file", "to_model_images", "to_uint8_images",
            "fixed_latents", "generate_images", "gan_iteration", "train_gan", "evaluate_gan", "interpolation_latents",
            "interpolation_grid", "load_gan"]
 
