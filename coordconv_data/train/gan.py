@@ -158,19 +158,19 @@ def _summary(data: str) -> FileSummary:
         raise TrainError(str(e)) from None
 
 
-def _score(images: np.ndarray, data: str, reference: np.ndarray) -> dict[str, float]:
-    from ..geometry import SceneSpec, score_images
+def _score(images: np.ndarray, scene: Any, reference: np.ndarray) -> dict[str, float]:
+    from ..geometry import score_images
 
-    s = score_images(images, SceneSpec.from_file(data), reference)
+    s = score_images(images, scene, reference)
     return {k: (int(s.n) if k == "n" else float(getattr(s, k))) for k in SCORE_COLUMNS}
 
 
 def real_ceiling(data: str, n: int) -> dict[str, float]:
     """The geometry score of up to ``n`` held-out real images (the file's test split)."""
-    from ..geometry import reference_centers
+    from ..geometry import SceneSpec, reference_centers
 
     images = read_split(data, "test", names=("images",), stop=n)["images"]
-    return _score(np.asarray(images), data, reference_centers(data, "train"))
+    return _score(np.asarray(images), SceneSpec.from_file(data), reference_centers(data, "train"))
 
 
 def _better(score: dict[str, float], best: tuple[float, float] | None) -> bool:
@@ -188,7 +188,7 @@ def sample_grid(images: np.ndarray, columns: int = SAMPLE_GRID) -> np.ndarray:
 def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], Any] | None = None,
               log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train the GAN pair of ``cfg`` (already resolved) into ``cfg.out``; return a summary dict."""
-    from ..geometry import reference_centers
+    from ..geometry import SceneSpec, reference_centers
     from ..models import create_model
     from ..viz import write_png
     from .loop import epoch_bar, pick_device, write_run_config
@@ -213,7 +213,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
     write_run_config(cfg, device, world=1)
 
     train_ds = H5SplitDataset(cfg.data, "train", kind="sort-of-clevr", names=("images",))
-    reference = reference_centers(cfg.data, "train")
+    reference, scene = reference_centers(cfg.data, "train"), SceneSpec.from_file(cfg.data)  # once per run
     z_fixed = fixed_latents(cfg.eval_samples, model.z_dim, cfg.seed)
     if not any(r["split"] == "real" for r in history):
         history.append({"epoch": 0, "split": "real", **real_ceiling(cfg.data, cfg.eval_samples), "seconds": 0.0})
@@ -238,7 +238,7 @@ def train_gan(cfg: Any, *, resume: bool = False, progress: Callable[[int, str], 
         total_time += seconds
         train_row = {"epoch": epoch + 1, "split": "train", **{k: v / steps for k, v in sums.items()}, "seconds": seconds}
         samples = generate_images(model, z_fixed, device)
-        score = _score(samples, cfg.data, reference)
+        score = _score(samples, scene, reference)
         gen_row = {"epoch": epoch + 1, "split": "generated", **score}
         history += [train_row, gen_row]
         improved = _better(score, best)
@@ -310,7 +310,7 @@ def evaluate_gan(run_dir: str | os.PathLike, data: str | None = None, device: st
     n = n or cfg.eval_samples
     samples = generate_images(model, fixed_latents(n, model.z_dim, cfg.seed), dev)
     return {"run": str(run_dir), "arch": cfg.arch, "task": cfg.task, "data": data, "epoch": ck["epoch"],
-            "checkpoint": checkpoint, "generated": _score(samples, data, reference_centers(data, "train")),
+            "checkpoint": checkpoint, "generated": _score(samples, SceneSpec.from_file(data), reference_centers(data, "train")),
             "real": real_ceiling(data, n)}
 
 
