@@ -40,18 +40,29 @@ def layout_option(fn: Callable) -> Callable:
     )(fn)
 
 
-def store_errors(fn: Callable) -> Callable:
-    """Turn the library's one-line domain errors into click errors (exit 1, no traceback)."""
+def domain_errors(fn: Callable) -> Callable:
+    """The library's one-line errors as click errors, mapped in this one place.
+
+    :class:`~coordconv_data.errors.InvalidParameter` names a field; the option of this command with
+    that name becomes the hint (exit 2, a usage error). Any other library error, and an ``OSError``
+    (a full disk, a vanished folder), is a runtime failure: one line, exit 1, no traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .store import StoreError
+        from .errors import CoordDataError, InvalidParameter
 
         try:
             return fn(*args, **kwargs)
-        except StoreError as e:
+        except InvalidParameter as e:
+            ctx = click.get_current_context()
+            param = next((p for p in ctx.command.params if p.name == e.field), None)
+            if param is None:
+                raise click.UsageError(str(e)) from None
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+        except CoordDataError as e:
             raise click.ClickException(str(e)) from None
-        except OSError as e:  # a full disk, a vanished folder: the run failed, the user needs one line
+        except OSError as e:
             where = f"{e.filename}: " if e.filename else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None
 
@@ -132,7 +143,7 @@ def main() -> None:
 )
 @force_option
 @quiet_option
-@store_errors
+@domain_errors
 def not_so_clevr(split: str, out: Path | None, layout: str, seed: int, force: bool, quiet: bool) -> None:
     """Not-so-Clevr: a 9x9 square at each of 3136 positions on a 64x64 canvas.
 
@@ -204,7 +215,7 @@ def _spec_or_usage_error(make: Callable[[], Any]) -> Any:
               show_default=True, help="Output file.")
 @force_option
 @quiet_option
-@store_errors
+@domain_errors
 def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float, scale: float | None,
           octaves: int, persistence: float, lacunarity: float, seed: int, workers: int, out: Path,
           force: bool, quiet: bool) -> None:
@@ -230,7 +241,7 @@ def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float,
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@store_errors
+@domain_errors
 def info(file: Path, as_json: bool) -> None:
     """Describe a data FILE: kind, parameters, splits, arrays and statistics."""
     from .info import describe, format_text
@@ -249,7 +260,7 @@ def info(file: Path, as_json: bool) -> None:
               help="Number of samples (the split's first ones).")
 @force_option
 @quiet_option
-@store_errors
+@domain_errors
 def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool) -> None:
     """Draw samples of a data FILE as an enlarged PNG grid with their targets marked."""
     from .viz import preview as draw
@@ -282,7 +293,7 @@ def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool)
 @layout_option
 @force_option
 @quiet_option
-@store_errors
+@domain_errors
 def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_size: int | None,
                   min_distance: int | None, background: str, seed: int, workers: int, out: Path, layout: str,
                   force: bool, quiet: bool) -> None:
@@ -381,7 +392,7 @@ def _resumed_value(cfg: Any, key: str) -> Any:
               help="Continue the run in this directory from its last.pt (same options; --epochs may grow).")
 @quiet_option
 @_train_errors
-@store_errors
+@domain_errors
 def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: int | None, lr: float | None,
           lr2: float | None, opt: str | None, l2: float | None, mul: int | None, fs: int | None, z_dim: int | None,
           eval_samples: int | None, seed: int, device: str, out: Path | None, resume: Path | None,
@@ -474,7 +485,7 @@ def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: i
               help="Which of the run's checkpoints to evaluate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_train_errors
-@store_errors
+@domain_errors
 def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_json: bool) -> None:
     """Print the metrics of a run's best.pt on the train and test splits.
 
@@ -515,7 +526,7 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
 @force_option
 @quiet_option
 @_train_errors
-@store_errors
+@domain_errors
 def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, checkpoint: str, scale: int,
                 device: str, force: bool, quiet: bool) -> None:
     """Draw straight-line walks in a GAN run's latent space as a grid (one walk per row).

@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .errors import CoordDataError
 
 SCHEMA_VERSION = 1
 SPLITS = ("train", "test")
@@ -39,7 +40,7 @@ LAYOUTS = ("native", "original")
 CHUNK_TARGET_BYTES = 256 * 1024
 
 
-class StoreError(Exception):
+class StoreError(CoordDataError):
     """A data file is missing, unreadable, of the wrong kind, or incomplete (one-line message)."""
 
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable
 import cv2
 import numpy as np
 
+from ..errors import CoordDataError
 from .blocks import generate_blocks
 from .chunks import ChunkAssembler, ChunkCodec
 
@@ -60,7 +61,7 @@ STREAMS = {"train": 0, "test": 1}
 BLOCK_BYTES = 16 * 2**20  # images of one block (1024 at 64x64: 12 MiB)
 
 
-class PlacementError(ValueError):
+class PlacementError(CoordDataError, ValueError):
     """The objects of a sample could not be placed within the bounded number of tries."""
 
 

@@ -45,6 +45,8 @@ from typing import Any, TypeVar
 
 import torch.nn as nn
 
+from ..errors import CoordDataError
+
 __all__ = [
     "TASKS",
     "DATASETS",
@@ -105,7 +107,7 @@ TASK_CONTRACTS: Mapping[str, TaskContract] = MappingProxyType(
 )
 
 
-class UnknownModelError(KeyError, ValueError):
+class UnknownModelError(CoordDataError, KeyError, ValueError):
     """Raised for a model name that is not registered; the message lists the known names."""
 
     def __str__(self) -> str:
@@ -113,7 +115,7 @@ class UnknownModelError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(CoordDataError, ValueError):
     """Raised when a model is given a hyperparameter its architecture does not take."""
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ..errors import CoordDataError
+
 __all__ = ["TrainError", "OptionError"]
 
 
-class TrainError(Exception):
+class TrainError(CoordDataError):
     """A runtime problem (wrong file, missing split, unusable run dir); the message is one line."""
 
 
