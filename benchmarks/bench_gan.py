@@ -35,38 +35,36 @@ BATCH = 16
 
 
 def speed(data: Path, iters: int) -> None:
-    import numpy as np
     import torch
 
-    from coordconv_data.geometry import SceneSpec, reference_centers, score_images
+    from coordconv_data.datasets import SortOfClevr
     from coordconv_data.models import create_model
-    from coordconv_data.store import read_split
-    from coordconv_data.train.gan import ADAM_BETAS, fixed_latents, gan_iteration, generate_images, to_model_images
+    from coordconv_data.train import TrainConfig, resolve, task_for
+    from coordconv_data.train.tasks import fixed_latents, gan_iteration
 
-    images = torch.from_numpy(np.asarray(read_split(data, "train", names=("images",), stop=BATCH)["images"]))
-    real = to_model_images(images)
-    spec, ref = SceneSpec.from_file(data), reference_centers(data)
+    real, _ = SortOfClevr(data, "all", task="gan").encode(range(BATCH))
     steps = DEFAULT_TRAIN // BATCH
     print(f"\n## Seconds per epoch ({load_note()}, torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
     print("| arch | s / iteration (median of {}) | s / epoch of 45,000 images ({} iterations) | eval: generate + score 1,000 |"
           .format(iters, steps))
     print("|---|---|---|---|")
     for arch in ARCHS:
+        task = task_for(resolve(TrainConfig(arch=arch, data=str(data))))
         torch.manual_seed(0)
         model = create_model(arch)
-        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=1e-4, betas=ADAM_BETAS)
-        opt_g = torch.optim.Adam(model.generator.parameters(), lr=5e-4, betas=ADAM_BETAS)
+        optimizers = task.optimizers(model)
+        nets = task.networks(model, lambda m: m)
         times = []
         for i in range(iters + 2):
             t = time.perf_counter()
-            gan_iteration(model, opt_d, opt_g, real, model.sample_noise(BATCH))
+            gan_iteration(nets, optimizers, real, model.sample_noise(BATCH))
             if i >= 2:
                 times.append(time.perf_counter() - t)
         t = time.perf_counter()
-        samples = generate_images(model, fixed_latents(1000, model.z_dim, 0))
+        samples = task.generate(model, fixed_latents(1000, model.z_dim, 0), "cpu")
         gen = time.perf_counter() - t
         t = time.perf_counter()
-        score_images(samples, spec, ref)
+        task.score(samples)
         score = time.perf_counter() - t
         per = statistics.median(times)
         print(f"| {arch} | {per:.2f} (min {min(times):.2f}, max {max(times):.2f}) | {per * steps:,.0f} s "

@@ -332,21 +332,106 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 
 # -- training ----------------------------------------------------------------------------------------
 
-def _train_errors(fn: Callable) -> Callable:
-    """The trainer's one-line errors: a bad option -> usage error naming it; a runtime problem -> exit 1."""
+# Model hyperparameters offered as options; each option's name is the builder's keyword, so an error
+# about a hyperparameter names its flag (--image-size sets `size`, a GAN's image side).
+HPARAM_OPTIONS = ("mul", "fs", "z_dim", "width", "size", "with_r")
+TRAIN_FIELDS = ("arch", "data", "epochs", "batch_size", "lr", "lr2", "opt", "l2", "val_fraction", "eval_samples",
+                "seed", "device", "out")
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .train import OptionError, TrainError
 
+class _ArchOption(click.Option):
+    """--arch, whose help lists the trainable archs: read from the registry only when help is shown,
+    so that the CLI starts without importing torch."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from .train import trainable_archs
+
+        self.help = f"{self.help} One of: {', '.join(trainable_archs())}."
         try:
-            return fn(*args, **kwargs)
-        except OptionError as e:
-            raise click.BadParameter(str(e), param_hint=f"'{e.option}'") from None
-        except TrainError as e:
-            raise click.ClickException(str(e)) from None
+            return super().get_help_record(ctx)
+        finally:
+            self.help = self.help.split(" One of: ")[0]
 
-    return wrapper
+
+def device_option(fn: Callable) -> Callable:
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                        help="Where to run; auto picks cuda when available.")(fn)
+
+
+def checkpoint_option(fn: Callable) -> Callable:
+    return click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+                        help="Which of the run's checkpoints: best (selected on validation, or a GAN's samples) "
+                             "or last.")(fn)
+
+
+@main.command()
+@click.option("--arch", cls=_ArchOption, default=None, help="Model to train (required unless --resume).")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HDF5 file of the arch's dataset kind. [default: the generator's default file here "
+                   "(not_so_clevr_quadrant.h5, sort_of_clevr.h5 or lanes.h5), made if missing]")
+@click.option("--epochs", type=int, default=None, help="Total epochs. [default: per arch]")
+@click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per arch]")
+@click.option("--lr", type=float, default=None, help="Learning rate (GANs: the discriminator's). [default: per arch]")
+@click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
+@click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd: momentum 0.9). [default: adam]")
+@click.option("--l2", type=float, default=None,
+              help="L2 weight decay coefficient (GANs: on the generator only). [default: per arch]")
+@click.option("--val-fraction", type=float, default=None,
+              help="Share of the train split held out to select best.pt (0: the last epoch). [default: 0.1]")
+@click.option("--eval-samples", type=int, default=None,
+              help="GANs: generated images scored after every epoch (and real test images, the ceiling). [default: 1000]")
+@click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
+@click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
+@click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector.")
+@click.option("--width", type=int, default=None, help="GANs: base channel count (64: the paper's widths).")
+@click.option("--image-size", "size", type=int, default=None, help="GANs: image side (a multiple of 16).")
+@click.option("--with-r/--without-r", "with_r", default=None, help="Add the radial coordinate channel, for archs that take it.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of initialisation, shuffling and noise.")
+@device_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder (new or empty). [default: runs/<arch>-<dataset>-<time>]")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Continue the run in this folder from its last.pt (same options; --epochs may grow).")
+@quiet_option
+@domain_errors
+def train(resume: Path | None, quiet: bool, **options: Any) -> None:
+    """Train a model on a data file; write a run folder.
+
+    The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
+    accuracy), rendering (IoU), regression (mean pixel error), segmentation (per-class recall and
+    IoU, mean IoU, pixel accuracy), gan (one discriminator and two generator steps per iteration;
+    the geometry score of its samples). best.pt is the epoch best on a validation split carved from
+    train (GANs: on their samples), never on test. The run folder holds config.json, metrics.csv,
+    last.pt, best.pt, curves.png and predictions.png (GANs: samples_<epoch>.png). Under `torchrun
+    --nproc-per-node N -m coordconv_data train ...` every arch trains with DistributedDataParallel.
+    """
+    from .train import TrainConfig
+    from .train import resume as resume_run
+    from .train import train as run_training
+
+    ctx = click.get_current_context()
+    log = None if quiet else (lambda line: click.echo(line, err=True))
+    bar = lambda total, label: progress(total, label, quiet)  # noqa: E731
+    if resume is not None:
+        given: dict[str, Any] = {}
+        for name, value in options.items():
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+                continue
+            if name in HPARAM_OPTIONS:
+                given.setdefault("hparams", {})[name] = value
+            else:
+                given[name] = str(value) if isinstance(value, Path) else value
+        summary = resume_run(resume, given, progress=bar, log=log)
+    else:
+        if options["arch"] is None:
+            raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
+        hparams = {k: options.pop(k) for k in HPARAM_OPTIONS}
+        fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if k in TRAIN_FIELDS}
+        cfg = TrainConfig(**fields, hparams={k: v for k, v in hparams.items() if v is not None})
+        summary = run_training(cfg, progress=bar, log=log)
+    if summary.rank == 0 and not quiet:
+        click.echo(summary.text())
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
@@ -354,143 +439,20 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
                      if k not in ("epoch", "split", "seconds"))
 
 
-def _resumed_value(cfg: Any, key: str) -> Any:
-    """The value a run used for an option: model hyperparameters live in ``hparams`` (or were the arch's default)."""
-    if key in ("mul", "fs", "z_dim"):
-        if key in cfg.hparams:
-            return cfg.hparams[key]
-        from .models import model_info
-
-        return model_info(cfg.arch).hparams.get(key)
-    return getattr(cfg, key)
-
-
-@main.command()
-@click.option("--arch", default=None, help="Model name from the registry (see models in the README). Required unless --resume.")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="HDF5 data file of the arch's dataset kind. Required unless --resume.")
-@click.option("--epochs", type=int, default=None, help="Total epochs. [default: per task, e.g. 10 classification, 20 regression]")
-@click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per task]")
-@click.option("--lr", type=float, default=None,
-              help="Learning rate (GANs: the discriminator's). [default: per task; GANs 0.0001]")
-@click.option("--lr2", type=float, default=None,
-              help="GANs: the generator's learning rate (set on its own, not from --lr). [default: 0.0005]")
-@click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd uses momentum 0.9). [default: adam]")
-@click.option("--l2", type=float, default=None,
-              help="L2 weight decay coefficient (GANs: on the generator only, as the original). [default: per task]")
-@click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
-@click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
-@click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector. [default: 256]")
-@click.option("--eval-samples", type=int, default=None,
-              help="GANs: generated images scored every epoch (and real test images for the ceiling). [default: 1000]")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of initialisation and shuffling.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where to train; auto picks cuda when available.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory (must not exist or be empty). [default: runs/<arch>-<dataset>-<time>]")
-@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Continue the run in this directory from its last.pt (same options; --epochs may grow).")
-@quiet_option
-@_train_errors
-@domain_errors
-def train(arch: str | None, data: Path | None, epochs: int | None, batch_size: int | None, lr: float | None,
-          lr2: float | None, opt: str | None, l2: float | None, mul: int | None, fs: int | None, z_dim: int | None,
-          eval_samples: int | None, seed: int, device: str, out: Path | None, resume: Path | None,
-          quiet: bool) -> None:
-    """Train a registered model on a data file; write a run directory.
-
-    The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
-    accuracy), rendering (IoU), regression (mean pixel error), segmentation (per-class recall and
-    IoU, mean IoU, pixel accuracy), gan (one discriminator and two generator steps per iteration;
-    G/D losses and the geometry score of generated images against real ones). The run directory
-    holds config.json, metrics.csv, last.pt, best.pt, curves.png and predictions.png (GANs:
-    samples_<epoch>.png). Under `torchrun --nproc-per-node N -m coordconv_data train ...` the
-    supervised tasks train with DistributedDataParallel.
-    """
-    from .train import OptionError, TrainConfig, resolve
-    from .train import train as run_training
-    from .train.loop import default_out, load_run_config, prepare_out
-
-    ctx = click.get_current_context()
-    if resume is not None:
-        prepare_out(str(resume), resume=True)
-        cfg = load_run_config(resume)
-        given = {name: val for name, val in (("--arch", arch), ("--data", data), ("--batch-size", batch_size),
-                                             ("--lr", lr), ("--lr2", lr2), ("--opt", opt), ("--l2", l2),
-                                             ("--mul", mul), ("--fs", fs), ("--z-dim", z_dim),
-                                             ("--eval-samples", eval_samples), ("--out", out)) if val is not None}
-        if ctx.get_parameter_source("seed") != click.core.ParameterSource.DEFAULT and seed != cfg.seed:
-            given["--seed"] = seed
-        for name, val in given.items():
-            key = name[2:].replace("-", "_")
-            used = _resumed_value(cfg, key)
-            if str(val) != str(used):
-                raise OptionError(name, f"differs from the resumed run's ({used!r}); "
-                                        "a resumed run keeps its options (only --epochs and --device may change)")
-        if epochs is not None:
-            cfg.epochs = epochs
-        cfg.device = device
-        cfg.out = str(resume)
-        cfg = resolve(cfg)
-    else:
-        if arch is None:
-            raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
-        if data is None:
-            raise click.UsageError("Missing option '--data' (or --resume RUN_DIR).")
-        cfg = resolve(TrainConfig(arch=arch, data=str(data), epochs=epochs, batch_size=batch_size, lr=lr, opt=opt,
-                                  l2=l2, mul=mul, fs=fs, z_dim=z_dim, lr2=lr2, eval_samples=eval_samples,
-                                  seed=seed, device=device,
-                                  out=str(out) if out is not None else None))
-        if cfg.out is None:
-            cfg.out = default_out(cfg.arch, cfg.dataset)
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must use rank 0's name
-                import torch.distributed as dist
-
-                if not dist.is_initialized():
-                    import torch
-
-                    cuda = device != "cpu" and torch.cuda.is_available()
-                    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
-                names = [cfg.out]
-                dist.broadcast_object_list(names, src=0)
-                cfg.out = names[0]
-        prepare_out(cfg.out, resume=False)
-    log = None if quiet else (lambda line: click.echo(line, err=True))
-    summary = run_training(cfg, resume=resume is not None,
-                           progress=lambda total, label: progress(total, label, quiet), log=log)
-    if summary["task"] == "gan":
-        if not quiet:
-            g, r = summary["generated"], summary["real"]
-            click.echo(f"{cfg.arch}: {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; generated images: "
-                       f"geometry {g.get('geometry', float('nan')):.4g}, position_tv "
-                       f"{g.get('position_tv', float('nan')):.4g} (real test images: {r['geometry']:.4g}, "
-                       f"{r['position_tv']:.4g}; best geometry {summary['best']:.4g} at epoch "
-                       f"{summary['best_epoch']}); run: {summary['out']}")
-        return
-    if summary["rank"] == 0 and not quiet:
-        p = summary["primary"]
-        click.echo(f"{cfg.arch}: {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
-                   f"train {p} {summary['train'].get(p, float('nan')):.4g}, test {p} "
-                   f"{summary['test'].get(p, float('nan')):.4g} (best {summary['best']:.4g} at epoch "
-                   f"{summary['best_epoch']}); run: {summary['out']}")
-
-
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path), default=None,
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Evaluate on this file instead of the run's own data file.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where to evaluate.")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="Which of the run's checkpoints to evaluate.")
+@device_option
+@checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@_train_errors
 @domain_errors
 def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_json: bool) -> None:
-    """Print the metrics of a run's best.pt on the train and test splits.
+    """Print the metrics of a run's best.pt on its data file's train, val and test splits.
 
-    For a GAN run: the geometry score of its samples (the run's fixed latents, --eval-samples of
-    them) and of as many real test images (the ceiling).
+    The run's data file is the absolute path it recorded; one that changed since is refused (pass
+    --data to score another file). For a GAN run: the geometry score of its samples (the run's
+    fixed latents) and of as many real test images (the ceiling).
     """
     from .train import evaluate_run
 
@@ -502,40 +464,35 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
         return
     click.echo(f"{result['arch']} ({result['task']}), {result['checkpoint']}.pt from epoch {result['epoch']}, "
                f"on {result['data']}")
-    for split in ("train", "test", "generated", "real"):
+    for split in ("train", "val", "test", "generated", "real"):
         if split in result:
             click.echo(f"  {split}: {_fmt_metrics(result[split])}")
-
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"),
               show_default=True, help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(1, 32), default=8, show_default=True,
-              help="Latent walks, one per row.")
+@click.option("--rows", type=click.IntRange(1, 32), default=8, show_default=True, help="Latent walks, one per row.")
 @click.option("--steps", type=click.IntRange(2, 32), default=10, show_default=True,
               help="Images per walk, both ends included.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the walks' end points (the same seed gives the same walks for every run).")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="Which of the run's checkpoints to draw with.")
+@checkpoint_option
 @click.option("--scale", type=click.IntRange(1, 4), default=1, show_default=True, help="Enlarge each image.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where to run the generator.")
+@device_option
 @force_option
 @quiet_option
-@_train_errors
 @domain_errors
 def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, checkpoint: str, scale: int,
                 device: str, force: bool, quiet: bool) -> None:
-    """Draw straight-line walks in a GAN run's latent space as a grid (one walk per row).
+    """Draw walks through a GAN run's latent space as a grid (one walk per row).
 
     The paper's test of smoothness: CoordConv GAN objects move across the canvas as z changes, while
     plain GAN objects tend to fade out in one place and in at another.
     """
     _check_outputs([out], force)
-    from .train.gan import interpolation_grid
+    from .train.interpolate import interpolation_grid
     from .viz import write_png
 
     picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
@@ -543,3 +500,22 @@ def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, chec
     write_png(picture, out, force=force)
     if not quiet:
         click.echo(f"wrote {out}: {rows} walks of {steps} images from {run_dir / (checkpoint + '.pt')}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def models(as_json: bool) -> None:
+    """List every trainable arch: its task, dataset, parameter count and hyperparameters."""
+    from .train.catalog import catalog
+
+    entries = catalog()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    width = max(len(e["arch"]) for e in entries)
+    for e in entries:
+        hp = ", ".join(f"{k}={v}" for k, v in e["hparams"].items()) or "none"
+        click.echo(f"{e['arch']:<{width}}  {e['task']:<14} {e['dataset']:<13} {e['parameters']:>10,} params  "
+                   f"hyperparameters: {hp}")
+        click.echo(f"{'':<{width}}  {e['summary']}")
+        click.echo(f"{'':<{width}}  defaults: " + ", ".join(f"{k}={v}" for k, v in e["defaults"].items()))

@@ -30,3 +30,6 @@ class InvalidParameter(CoordDataError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+    def __reduce__(self) -> tuple:  # pickles (e.g. sent between processes) with its field
+        return (type(self), (self.field, str(self)))

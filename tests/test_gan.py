@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -19,11 +20,14 @@ from coordconv_data.generate.not_so_clevr import NotSoClevrSpec
 from coordconv_data.generate.not_so_clevr import write_file as write_nsc
 from coordconv_data.generate.sort_of_clevr import SortOfClevrSpec
 from coordconv_data.generate.sort_of_clevr import write_file as write_soc
-from coordconv_data.models import create_model
-from coordconv_data.train.gan import (fixed_latents, gan_iteration, interpolation_latents, to_model_images,
-                                      to_uint8_images)
+from coordconv_data.datasets import SortOfClevr
+from coordconv_data.models import create_model, model_info
+from coordconv_data.train import TrainConfig, task_for
+from coordconv_data.train.interpolate import interpolation_latents
+from coordconv_data.train.tasks import GAN, fixed_latents, gan_iteration
 
-FAST = ["--batch-size", "8", "--eval-samples", "12", "-q"]  # 36 train images: 4 iterations an epoch
+FAST = ["--batch-size", "8", "--eval-samples", "12", "-q"]  # 40 images (train and test): 5 iterations an epoch
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,10 @@ def gan_run(files, tmp_path_factory) -> Path:
 
 # -- the step schedule -----------------------------------------------------------------------------------
 
+def _gan_task(arch: str = "clevr_gan", **options) -> GAN:
+    return GAN(TrainConfig(arch=arch, **options), model_info(arch))
+
+
 def test_one_discriminator_and_two_generator_steps():
     torch.manual_seed(0)
     model = create_model("clevr_gan", z_dim=16)
@@ -68,7 +76,9 @@ def test_one_discriminator_and_two_generator_steps():
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=5e-4)
     g0 = {k: v.clone() for k, v in model.generator.state_dict().items()}
     real = torch.rand(4, 3, 64, 64) * 2 - 1
-    stats = gan_iteration(model, opt_d, opt_g, real, model.sample_noise(4))
+    nets = _gan_task().networks(model, lambda m: m)
+    stats = gan_iteration(nets, {"discriminator": opt_d, "generator": opt_g}, real, model.sample_noise(4))
+    stats = {k: float(v) for k, v in stats.items()}
     assert set(stats) == {"d_loss", "g_loss", "d_real", "d_fake"} and all(math.isfinite(v) for v in stats.values())
     assert 0 <= stats["d_real"] <= 1 and 0 <= stats["d_fake"] <= 1
     steps = lambda opt: {int(s["step"]) for s in opt.state.values()}  # noqa: E731
@@ -97,26 +107,27 @@ def test_what_the_discriminator_sees(arch, before_tanh):
 
 def test_a_sample_depends_on_its_own_latent_only():
     # Inference-mode BatchNorm: what makes samples, scores and interpolations independent of batching.
-    from coordconv_data.train.gan import generate_images
-
     torch.manual_seed(0)
     model = create_model("clevr_gan", z_dim=8)
     model.train()
     for _ in range(2):  # move the running statistics away from their initial values
         model.generator(model.sample_noise(4))
     z = model.sample_noise(6)
-    whole = generate_images(model, z, batch_size=6)
+    task = _gan_task()
+    whole = task.generate(model, z, "cpu")
     assert model.generator.training  # restored
-    parts = np.concatenate([generate_images(model, z[i : i + 1]) for i in range(6)])
+    parts = np.concatenate([task.generate(model, z[i : i + 1], "cpu") for i in range(6)])
     assert np.abs(whole.astype(int) - parts.astype(int)).max() <= 1  # float reassociation at most
 
 
-def test_image_conversions_round_trip():
-    images = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
-    x = to_model_images(images)
+def test_image_conversions_round_trip(files):
+    # What the GAN trains on (the dataset's "gan" sample) and what its images become for the score.
+    ds = SortOfClevr(files["soc"], "all", task="gan")
+    x, _ = ds.encode(range(3))
     assert x.shape == (3, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
-    assert np.array_equal(to_uint8_images(x), images.numpy())
-    assert to_uint8_images(torch.full((1, 3, 2, 2), 7.0)).max() == 255  # clamped, not wrapped
+    raw = h5py.File(files["soc"], "r")["train/images"][:3]
+    assert np.array_equal(_gan_task().to_uint8(x), raw)
+    assert _gan_task().to_uint8(torch.full((1, 3, 2, 2), 7.0)).max() == 255  # clamped, not wrapped
 
 
 def test_fixed_and_interpolation_latents():
@@ -139,17 +150,20 @@ def test_run_directory(gan_run, files):
     rows = _rows(gan_run)
     assert [(r["epoch"], r["split"]) for r in rows] == [("0", "real"), ("1", "train"), ("1", "generated"),
                                                          ("2", "train"), ("2", "generated")]
-    assert float(rows[0]["geometry"]) == 1.0  # real held-out images: the ceiling
+    assert float(rows[0]["geometry"]) == 1.0  # real test images: the ceiling
     for r in rows[1::2]:
         assert all(math.isfinite(float(r[k])) for k in ("d_loss", "g_loss", "d_real", "d_fake"))
     for r in rows[2::2]:
         assert 0 <= float(r["geometry"]) <= 1 and 0 <= float(r["position_tv"]) <= 1
-    cfg = json.loads((gan_run / "config.json").read_text())["options"]
-    assert (cfg["lr"], cfg["lr2"], cfg["z_dim"], cfg["batch_size"]) == (0.0001, 0.0005, None, 8)
+    record = json.loads((gan_run / "config.json").read_text())
+    cfg = record["options"]
+    assert (cfg["lr"], cfg["lr2"], cfg["hparams"]["z_dim"], cfg["batch_size"]) == (0.0001, 0.0005, 256, 8)
+    assert record["selection"] == "generated" and "validation" not in record
     grid = cv2.imread(str(gan_run / "samples_002.png"))
     assert grid.shape == (2 + 2 * 66, 2 + 10 * 66, 3)  # 12 samples, 10 a row, 2 px black dividers
-    ck = torch.load(gan_run / "last.pt", weights_only=False)
-    assert {"optimizer_d", "optimizer_g", "history", "rng"} <= set(ck) and ck["epoch"] == 2
+    ck = torch.load(gan_run / "last.pt", weights_only=True)
+    assert set(ck["optimizers"]) == {"discriminator", "generator"} and {"history", "best_value"} <= set(ck)
+    assert ck["epoch"] == 2
 
 
 def test_evaluate_reproduces_the_logged_score(runner, gan_run):
@@ -187,15 +201,15 @@ def test_resume_equals_uninterrupted(runner, files, tmp_path):
     r = _train(runner, "--resume", tmp_path / "b", "--epochs", 2, "-q")
     assert r.exit_code == 0, r.output
     assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     r = _train(runner, "--resume", tmp_path / "b", "--lr2", 0.1)
     assert_one_line_error(r, "--lr2", "resumed")
     r = _train(runner, "--resume", tmp_path / "b", "--z-dim", 64)
     assert_one_line_error(r, "--z-dim", "256")  # names the value the run used (the arch's default)
-    r = _train(runner, "--resume", tmp_path / "b", "--z-dim", 256, "--lr2", 0.0005, "--epochs", 2, "-q")
+    r = _train(runner, "--resume", tmp_path / "b", "--z-dim", 256, "--lr2", 0.0005, "--epochs", 3, "-q")
     assert r.exit_code == 0, r.output  # the values it used are no change
 
 
@@ -207,14 +221,14 @@ def test_coordconv_gan_trains(runner, files, tmp_path):
     assert "clevr_coordconv_in_gd: 1 epochs" in r.output and "geometry" in r.output and "real test images" in r.output
     assert (run / "samples_001.png").is_file()
     cfg = json.loads((run / "config.json").read_text())["options"]
-    assert cfg["hparams"] == {"z_dim": 32} and cfg["lr2"] == 0.001
+    assert cfg["hparams"]["z_dim"] == 32 and cfg["lr2"] == 0.001
 
 
 # -- user mistakes ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,fragments", [
     (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
-    (["--arch", "clevr_gan", "--data", "{soc32}"], ("32x32", "--size 64")),
+    (["--arch", "clevr_gan", "--data", "{soc32}"], ("32x32", "64x64")),
     (["--arch", "clevr_gan", "--data", "{soc_original}"], ("original layout", "native")),
     (["--arch", "clevr_gan", "--data", "{soc_no_test}"], ("'test'",)),
     (["--arch", "clevr_gan", "--data", "{soc}", "--eval-samples", "50001"], ("--eval-samples", "50000")),
@@ -222,8 +236,8 @@ def test_coordconv_gan_trains(runner, files, tmp_path):
     (["--arch", "clevr_gan", "--data", "{soc}", "--lr2", "nan"], ("--lr2",)),
     (["--arch", "clevr_gan", "--data", "{soc}", "--eval-samples", "0"], ("--eval-samples",)),
     (["--arch", "clevr_gan", "--data", "{soc}", "--z-dim", "0"], ("--z-dim", "z_dim")),
-    (["--arch", "clevr_gan", "--data", "{soc}", "--mul", "2"], ("--mul", "--z-dim")),
-    (["--arch", "clevr_gan", "--data", "{soc}", "--batch-size", "100"], ("--batch-size", "36")),
+    (["--arch", "clevr_gan", "--data", "{soc}", "--mul", "2"], ("--mul", "z_dim")),
+    (["--arch", "clevr_gan", "--data", "{soc}", "--batch-size", "100"], ("--batch-size", "40")),
     (["--arch", "coordconv_regressor", "--data", "{nsc}", "--lr2", "0.1"], ("--lr2", "GAN")),
     (["--arch", "coordconv_regressor", "--data", "{nsc}", "--z-dim", "8"], ("--z-dim", "coordconv_regressor")),
     (["--arch", "coordconv_regressor", "--data", "{nsc}", "--eval-samples", "8"], ("--eval-samples", "GAN")),
@@ -259,18 +273,37 @@ def test_unreadable_checkpoint(runner, gan_run, tmp_path, content):
     data = (gan_run / "best.pt").read_bytes()
     (run / "best.pt").write_bytes(data[: len(data) // 2] if content == "truncated" else content)
     for cmd in (["interpolate", str(run), "--out", str(tmp_path / "i.png")], ["evaluate", str(run)]):
-        assert_one_line_error(runner.invoke(main, cmd), "best.pt", "checkpoint")
+        assert_one_line_error(runner.invoke(main, cmd), "best.pt")
     assert not (tmp_path / "i.png").exists()
 
 
 def test_interpolate_errors(runner, files, tmp_path):
-    assert_one_line_error(runner.invoke(main, ["interpolate", str(tmp_path / "none")]), "best.pt")
+    assert_one_line_error(runner.invoke(main, ["interpolate", str(tmp_path / "none")]), "not a run folder")
     run = tmp_path / "reg"  # what a regression run leaves (its weights are never read)
     run.mkdir()
     (run / "best.pt").write_bytes(b"")
-    (run / "config.json").write_text(json.dumps({"options": {"arch": "coordconv_regressor", "data": str(files["nsc"]),
-                                                             "task": "regression"}}))
+    (run / "config.json").write_text(json.dumps({"format": "coordconv_data-run-1", "options": {
+        "arch": "coordconv_regressor", "data": str(files["nsc"])}}))
     assert_one_line_error(runner.invoke(main, ["interpolate", str(run), "--out", str(tmp_path / "i.png")]),
                           "regression", "GAN")
     assert not (tmp_path / "i.png").exists()
     assert_one_line_error(runner.invoke(main, ["interpolate", str(run), "--steps", "1"]), "--steps")
+
+
+def test_gan_under_torchrun_writes_one_run_folder(files, tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "coordconv_data",
+           "train", "--arch", "clevr_gan", "--data", str(files["soc"]), "--epochs", "2", "--z-dim", "8",
+           "--batch-size", "4", "--eval-samples", "4", "--out", str(run)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("clevr_gan: 2 epochs") == 1
+    assert sorted(os.listdir(run)) == ["best.pt", "config.json", "curves.png", "last.pt", "metrics.csv",
+                                       "samples_001.png", "samples_002.png"]
+    assert json.loads((run / "config.json").read_text())["world_size"] == 2
+    assert [(r["epoch"], r["split"]) for r in _rows(run)] == [("0", "real"), ("1", "train"), ("1", "generated"),
+                                                              ("2", "train"), ("2", "generated")]

@@ -1,29 +1,34 @@
-"""Training: task metrics, loss falls per task, resume, run dir, CLI errors, evaluate, DataLoader, DDP."""
+"""The training engine: task metrics, every arch through the engine, selection on validation, the run
+folder (claiming, resume, NaN, planted checkpoints), data identity, the CLI's errors, torchrun."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 import torch
 
 from conftest import assert_one_line_error
 from coordconv_data.cli import main
-from coordconv_data.data import H5SplitDataset
 from coordconv_data.generate.lanes import LanesSpec
 from coordconv_data.generate.lanes import write_file as write_lanes
 from coordconv_data.generate.not_so_clevr import NotSoClevrSpec
 from coordconv_data.generate.not_so_clevr import write_file as write_nsc
-from coordconv_data.models import create_model
-from coordconv_data.train import TrainConfig, resolve, train
+from coordconv_data.generate.sort_of_clevr import SortOfClevrSpec
+from coordconv_data.generate.sort_of_clevr import write_file as write_soc
+from coordconv_data.models import list_models, model_info, normalize_coords
+from coordconv_data.train import TrainConfig, defaults_for, resolve, trainable_archs
 from coordconv_data.train import tasks as T
+from coordconv_data.train.distributed import Dist
+from coordconv_data.train.fit import fit
+from coordconv_data.train.run import FORMAT, RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,91 +51,152 @@ def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("data")
     write_nsc(NotSoClevrSpec(split="quadrant"), d / "full_q.h5")
     write_lanes(LanesSpec(n=24, test_n=8, size=32, seed=1), d / "lanes.h5")
+    write_soc(SortOfClevrSpec(n=24, seed=5), d / "soc.h5")
     return {
         "nsc": shrink(d / "full_q.h5", d / "nsc.h5", 64, 32),
         "nsc_no_test": shrink(d / "full_q.h5", d / "nsc_no_test.h5", 64, 32, drop=("test",)),
         "lanes": d / "lanes.h5",
+        "soc": d / "soc.h5",
     }
+
+
+def _task(name: str) -> T.Task:
+    arch = next(a for a in trainable_archs() if model_info(a).task == name)
+    return T.TASKS[name](None, model_info(arch))
+
+
+def _finalize(task: T.SupervisedTask, out: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    return task.finalize({"n": torch.tensor(float(len(target)), dtype=torch.float64), **task.stats(out, target)})
 
 
 # -- metrics on hand-made predictions ----------------------------------------------------------------
 
 def test_classification_accuracy():
+    task = _task("classification")
     target = torch.tensor([0, 5 * 64 + 3, 4095])
     out = torch.full((3, 1, 64, 64), -5.0)
     for i, t in enumerate(target):
         out[i].view(-1)[t] = 5.0
-    assert T.finalize("classification", T.stats("classification", out, target)) == {"accuracy": 1.0}
+    assert _finalize(task, out, target) == {"accuracy": 1.0}
     out[2].view(-1)[7] = 9.0  # one wrong of three
-    assert T.finalize("classification", T.stats("classification", out, target))["accuracy"] == pytest.approx(2 / 3)
-
-
-def test_classification_batch_mapping():
-    batch = {"locations": torch.tensor([[3, 5], [63, 0]])}
-    x, y = T.to_inputs_targets("classification", batch)
-    assert y.tolist() == [5 * 64 + 3, 63]
-    assert torch.allclose(x, torch.tensor([[3 / 63 * 2 - 1, 5 / 63 * 2 - 1], [1.0, -1.0]]))
+    assert _finalize(task, out, target)["accuracy"] == pytest.approx(2 / 3)
 
 
 def test_rendering_iou():
+    task = _task("rendering")
     target = torch.zeros(2, 1, 64, 64)
     target[:, :, 0:4, 0:4] = 1
-    perfect = target * 20 - 10
-    assert T.finalize("rendering", T.stats("rendering", perfect, target))["iou"] == 1.0
+    assert _finalize(task, target * 20 - 10, target)["iou"] == 1.0
     partial = torch.full((2, 1, 64, 64), -10.0)
     partial[0, :, 0:4, 0:2] = 10  # 8 of 16: IoU 0.5
     partial[1, :, 0:4, 0:8] = 10  # 16 of 32: IoU 0.5
-    assert T.finalize("rendering", T.stats("rendering", partial, target))["iou"] == pytest.approx(0.5)
+    assert _finalize(task, partial, target)["iou"] == pytest.approx(0.5)
 
 
 def test_regression_px_error():
-    from coordconv_data.models import normalize_coords
-
+    task = _task("regression")
     loc = torch.tensor([[10.0, 20.0], [40.0, 50.0]])
     target = normalize_coords(loc, 64)
-    assert T.finalize("regression", T.stats("regression", target.clone(), target))["px_error"] == pytest.approx(0, abs=1e-9)
+    assert _finalize(task, target.clone(), target)["px_error"] == pytest.approx(0, abs=1e-9)
     off = normalize_coords(loc + torch.tensor([[3.0, 4.0], [0.0, 0.0]]), 64)  # 5 px and 0 px
-    assert T.finalize("regression", T.stats("regression", off, target))["px_error"] == pytest.approx(2.5)
+    assert _finalize(task, off, target)["px_error"] == pytest.approx(2.5)
 
 
 def test_segmentation_metrics():
+    task = _task("segmentation")
+    task.class_names = list("0123")
     target = torch.tensor([[[0, 1], [2, 3]]])  # (1, 2, 2)
     perfect = torch.nn.functional.one_hot(target, 4).permute(0, 3, 1, 2).float()
-    m = T.finalize("segmentation", T.stats("segmentation", perfect, target))
+    m = _finalize(task, perfect, target)
     assert m["pixel_accuracy"] == 1.0 and m["mean_iou"] == 1.0
     assert all(m[f"recall_{c}"] == 1.0 and m[f"iou_{c}"] == 1.0 for c in "0123")
     wrong = perfect.clone()
     wrong[0, :, 1, 1] = torch.tensor([0, 0, 1.0, 0])  # class 3 predicted as 2
-    m = T.finalize("segmentation", T.stats("segmentation", wrong, target))
+    m = _finalize(task, wrong, target)
     assert m["pixel_accuracy"] == 0.75
     assert m["recall_3"] == 0.0 and m["recall_2"] == 1.0 and m["iou_2"] == 0.5
     assert m["mean_iou"] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
 
 
-# -- every task learns --------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("arch,kind", [
-    ("coordconv_classification", "nsc"), ("coordconv_rendering", "nsc"),
-    ("coordconv_regressor", "nsc"), ("fcn_vgg9_coordbias", "lanes"),
-])
-def test_loss_falls(files, arch, kind):
-    cfg = resolve(TrainConfig(arch=arch, data=str(files[kind])))
-    ds = H5SplitDataset(files[kind], "train", names=T.TASK_SPECS[cfg.task].arrays)
-    torch.manual_seed(0)
-    model = create_model(arch)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    x, y = T.to_inputs_targets(cfg.task, ds.batch(range(16)))
-    losses = []
-    for _ in range(8):
-        loss = T.loss_fn(cfg.task, model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    assert losses[-1] < losses[0], losses
+def test_every_registered_task_is_trainable():
+    assert {model_info(a).task for a in list_models()} <= set(T.TASKS)
+    assert trainable_archs() == list_models()
 
 
-# -- the run directory, resume, evaluate --------------------------------------------------------------
+# -- every arch through the engine ---------------------------------------------------------------------
+
+SMALL_HPARAMS = {"gan": {"z_dim": 8}}
+
+
+@pytest.mark.parametrize("arch", trainable_archs())
+def test_every_arch_trains_a_batch_and_evaluates(files, tmp_path, arch):
+    info = model_info(arch)
+    data = {"not-so-clevr": files["nsc"], "lanes": files["lanes"], "sort-of-clevr": files["soc"]}[info.dataset]
+    hparams = {k: v for k, v in SMALL_HPARAMS.get(info.task, {}).items() if k in info.hparams}
+    options = dict(epochs=1, batch_size=24 if info.task == "gan" else 64, eval_samples=2) if info.task == "gan" \
+        else dict(epochs=1, batch_size=64, val_fraction=0.5)
+    cfg = resolve(TrainConfig(arch=arch, data=str(data), hparams=hparams, **options))
+    with RunDir.create(tmp_path / "run") as run:
+        cfg.out = str(run.path)
+        summary = fit(cfg, run, Dist(1, 0, torch.device("cpu")))
+    assert summary.best_epoch == 1 and summary.epochs == 1
+    rows = _metric_rows(tmp_path / "run")
+    task = T.TASKS[info.task]
+    primary = task.primary
+    splits = [r["split"] for r in rows]
+    if info.task == "gan":
+        assert splits == ["real", "train", "generated"]
+        assert 0 <= float(rows[-1]["geometry"]) <= 1
+    else:
+        assert splits == ["train", "val", "test"]
+        assert all(r[primary] not in ("", None) for r in rows)
+        assert summary.best["val"][primary] == pytest.approx(float(rows[1][primary]), rel=1e-5)
+
+
+# -- model selection ------------------------------------------------------------------------------------
+
+def test_best_epoch_is_chosen_on_validation_not_test(files, tmp_path, monkeypatch):
+    # A hand-made history: validation is best at epoch 2, test at epoch 3.
+    made = {1: (0.2, 0.1), 2: (0.9, 0.3), 3: (0.5, 0.99)}
+    epoch = iter([1, 2, 3])
+
+    def fake_evaluate(self, model, data, device, dist):
+        val, test = made[next(epoch)]
+        return [{"split": "val", "loss": 1.0, "accuracy": val}, {"split": "test", "loss": 1.0, "accuracy": test}]
+
+    monkeypatch.setattr(T.Classification, "evaluate", fake_evaluate)
+    cfg = resolve(TrainConfig(arch="coordconv_classification", data=str(files["nsc"]), epochs=3, batch_size=32))
+    with RunDir.create(tmp_path / "run") as run:
+        summary = fit(cfg, run, Dist(1, 0, torch.device("cpu")))
+    assert summary.best_epoch == 2 and summary.selected_on == "val"
+    assert summary.best["test"]["accuracy"] == 0.3 and summary.last["test"]["accuracy"] == 0.99
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2
+
+
+def test_val_fraction_zero_selects_the_last_epoch(runner, files, tmp_path):
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 2, "--val-fraction", 0,
+             "--out", tmp_path / "r")
+    assert r.exit_code == 0, r.output
+    assert "selected epoch 2 (the last: no validation split)" in r.output
+    assert [row["split"] for row in _metric_rows(tmp_path / "r")] == ["train", "test"] * 2
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["selection"] == "last"
+
+
+def test_validation_carve_out_is_recorded_and_disjoint(runner, files, tmp_path):
+    from coordconv_data.datasets import NotSoClevr
+
+    r = _run(runner, "--arch", "coordconv_classification", "--data", files["nsc"], "--epochs", 1, "--out",
+             tmp_path / "r", "-q")
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert record["validation"]["fraction"] == 0.1 and record["validation"]["samples"] == 6  # round(64 * 0.1)
+    train = NotSoClevr(files["nsc"], "train")
+    val = NotSoClevr(files["nsc"], "val")
+    seen = {tuple(train[i][0].tolist()) for i in range(len(train))}
+    assert len(train) == 58 and not any(tuple(val[i][0].tolist()) in seen for i in range(len(val)))
+
+
+# -- the command, from an empty folder ---------------------------------------------------------------------
 
 def _run(runner, *args):
     return runner.invoke(main, ["train", *map(str, args)])
@@ -141,134 +207,53 @@ def _metric_rows(run: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
 
 
-def test_run_dir_and_evaluate(runner, files, tmp_path):
+def test_train_arch_alone_makes_the_default_file(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = _run(runner, "--arch", "coordconv_regressor", "--epochs", 1)
+    assert r.exit_code == 0, r.output
+    assert "not_so_clevr_quadrant.h5 was missing: generated it as `coorddata not-so-clevr --split quadrant`" in r.output
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert run.name.startswith("coordconv_regressor-not-so-clevr-")
+    record = json.loads((run / "config.json").read_text())
+    assert record["data"]["path"] == str(tmp_path / "not_so_clevr_quadrant.h5")
+    assert record["data"]["params"]["split"] == "quadrant"
+    # A second run reuses the file and says nothing about it.
+    r = _run(runner, "--arch", "coordconv_regressor", "--epochs", 1, "-q", "--out", "again")
+    assert r.exit_code == 0 and r.output == "", r.output
+
+
+def test_default_file_of_another_kind_is_refused(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_lanes(LanesSpec(n=4, test_n=2, size=32), tmp_path / "not_so_clevr_quadrant.h5")
+    before = (tmp_path / "not_so_clevr_quadrant.h5").read_bytes()
+    assert_one_line_error(_run(runner, "--arch", "coordconv_regressor", "--epochs", 1), "lanes", "not-so-clevr")
+    assert (tmp_path / "not_so_clevr_quadrant.h5").read_bytes() == before  # never replaced
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_folder_and_evaluate(runner, files, tmp_path):
     run = tmp_path / "run"
     r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 2, "--out", run)
     assert r.exit_code == 0, r.output
-    assert "coordconv_regressor: 2 epochs" in r.output and "px_error" in r.output
+    assert "coordconv_regressor: 2 epochs" in r.output and "on val: val px_error" in r.output
     assert sorted(os.listdir(run)) == ["best.pt", "config.json", "curves.png", "last.pt", "metrics.csv", "predictions.png"]
-    cfg = json.loads((run / "config.json").read_text())
-    assert cfg["options"]["arch"] == "coordconv_regressor" and cfg["options"]["lr"] == 0.001
-    assert cfg["data"]["bytes"] == files["nsc"].stat().st_size and cfg["data"]["kind"] == "not-so-clevr"
-    assert cfg["data"]["params"]["split"] == "quadrant"
-    assert cfg["versions"]["torch"] == torch.__version__
+    record = json.loads((run / "config.json").read_text())
+    assert record["format"] == FORMAT and record["options"]["arch"] == "coordconv_regressor"
+    assert record["options"]["lr"] == 0.001 and record["options"]["hparams"] == {"with_r": False}
+    assert record["data"]["path"] == str(files["nsc"].resolve()) and record["data"]["kind"] == "not-so-clevr"
+    assert record["versions"]["torch"] == torch.__version__
     rows = _metric_rows(run)
-    assert [(r["epoch"], r["split"]) for r in rows] == [("1", "train"), ("1", "test"), ("2", "train"), ("2", "test")]
-    assert all(float(r["px_error"]) >= 0 for r in rows)
+    assert [(r["epoch"], r["split"]) for r in rows] == [(e, s) for e in "12" for s in ("train", "val", "test")]
 
     r = runner.invoke(main, ["evaluate", str(run), "--json"])
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
-    assert set(result) >= {"train", "test", "arch", "epoch"} and result["test"]["px_error"] >= 0
-    best_epoch = result["epoch"]
-    assert float(next(x for x in rows if x["epoch"] == str(best_epoch) and x["split"] == "test")["px_error"]) \
-        == pytest.approx(result["test"]["px_error"], rel=1e-4)
+    assert set(result) >= {"train", "val", "test", "arch", "epoch"}
+    logged = {x["split"]: float(x["px_error"]) for x in rows if x["epoch"] == str(result["epoch"])}
+    assert result["test"]["px_error"] == pytest.approx(logged["test"], rel=1e-4)
+    assert result["val"]["px_error"] == pytest.approx(logged["val"], rel=1e-4)
     r = runner.invoke(main, ["evaluate", str(run)])
-    assert r.exit_code == 0 and "test: loss" in r.output
-
-    # An existing run directory is refused without --resume.
-    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--out", run)
-    assert_one_line_error(r, "--out", "exists")
-
-
-def test_resume_equals_uninterrupted(runner, files, tmp_path):
-    common = ["--arch", "coordconv_classification", "--data", files["nsc"], "--seed", 3, "-q"]
-    r = _run(runner, *common, "--epochs", 2, "--out", tmp_path / "a")
-    assert r.exit_code == 0, r.output
-    r = _run(runner, *common, "--epochs", 1, "--out", tmp_path / "b")
-    assert r.exit_code == 0, r.output
-    r = _run(runner, "--resume", tmp_path / "b", "--epochs", 2, "-q")
-    assert r.exit_code == 0, r.output
-    assert _metric_rows(tmp_path / "a") == _metric_rows(tmp_path / "b")
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
-    assert a["epoch"] == b["epoch"] == 2
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
-
-
-def test_resume_refuses_changed_options(runner, files, tmp_path):
-    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 1, "--out", tmp_path / "r", "-q")
-    assert r.exit_code == 0, r.output
-    r = _run(runner, "--resume", tmp_path / "r", "--lr", 0.5)
-    assert_one_line_error(r, "--lr", "resumed")
-    r = _run(runner, "--resume", tmp_path / "nothing")
-    assert_one_line_error(r, "not a run directory")
-
-
-# -- user mistakes -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("args,fragments", [
-    (["--arch", "coordconv_classification", "--data", "{lanes}"], ("lanes", "not-so-clevr")),
-    (["--arch", "fcn_vgg9", "--data", "{nsc}"], ("not-so-clevr", "lanes")),
-    (["--arch", "coordconv_classification", "--data", "{missing}"], ("missing.h5",)),
-    (["--arch", "coordconv_classification", "--data", "{nsc_no_test}"], ("'test'",)),
-    (["--arch", "coordconv_regressor", "--data", "{nsc}", "--fs", "3"], ("--fs", "coordconv_regressor")),
-    (["--arch", "fcn_vgg9", "--data", "{lanes}", "--mul", "2"], ("--mul",)),
-    (["--arch", "coordconv_classification", "--data", "{nsc}", "--epochs", "0"], ("--epochs",)),
-    (["--arch", "coordconv_classification", "--data", "{nsc}", "--lr", "-1"], ("--lr",)),
-    (["--arch", "coordconv_classification", "--data", "{nsc}", "--opt", "rmsprop"], ("--opt",)),
-    (["--arch", "nope", "--data", "{nsc}"], ("--arch", "nope")),
-    (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
-    (["--data", "{nsc}"], ("--arch",)),
-])
-def test_train_errors(runner, files, tmp_path, args, fragments):
-    paths = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "missing.h5")}
-    r = _run(runner, *[a.format(**paths) for a in args], "--out", tmp_path / "out")
-    assert_one_line_error(r, *fragments)
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_device_cuda_without_cuda(runner, files, tmp_path):
-    r = _run(runner, "--arch", "coordconv_classification", "--data", files["nsc"], "--device", "cuda")
-    assert_one_line_error(r, "--device", "CUDA")
-
-
-def test_evaluate_errors(runner, files, tmp_path):
-    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path)]), "best.pt")
-
-
-# -- data ----------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("in_memory", [True, False])
-def test_dataloader_workers_equal(files, in_memory):
-    from torch.utils.data import DataLoader
-
-    ds = H5SplitDataset(files["lanes"], "train", names=("images", "masks"), in_memory=in_memory)
-    assert ds.in_memory is in_memory and len(ds) == 24
-
-    def batches(workers):
-        g = torch.Generator().manual_seed(5)
-        return list(DataLoader(ds, batch_size=5, shuffle=True, generator=g, num_workers=workers))
-
-    a, b = batches(0), batches(2)
-    assert len(a) == len(b) == 5
-    for x, y in zip(a, b):
-        assert torch.equal(x["images"], y["images"]) and torch.equal(x["masks"], y["masks"])
-    assert a[0]["images"].dtype == torch.uint8 and a[0]["images"].shape == (5, 32, 32, 3)
-
-
-def test_dataset_original_layout(tmp_path):
-    write_nsc(NotSoClevrSpec(split="quadrant"), tmp_path / "o.h5", layout="original")
-    ds = H5SplitDataset(tmp_path / "o.h5", "test", names=("locations",))
-    assert len(ds) == 729 and ds[0]["locations"].shape == (2,)
-
-
-# -- distributed ---------------------------------------------------------------------------------------
-
-def test_ddp_two_processes_gloo(files, tmp_path):
-    run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "coordconv_data", "train", "--arch", "coordconv_regressor", "--data", str(files["nsc"]),
-           "--epochs", "1", "--out", str(run), "-q"]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    cfg = json.loads((run / "config.json").read_text())
-    assert cfg["world_size"] == 2
-    assert [(r["epoch"], r["split"]) for r in _metric_rows(run)] == [("1", "train"), ("1", "test")]
-    assert (run / "best.pt").is_file() and (run / "predictions.png").is_file()
+    assert r.exit_code == 0 and "test: loss" in r.output and "val: loss" in r.output
 
 
 def test_segmentation_run_columns(runner, files, tmp_path):
@@ -282,25 +267,230 @@ def test_segmentation_run_columns(runner, files, tmp_path):
     assert r.exit_code == 0 and 0 <= json.loads(r.output)["test"]["mean_iou"] <= 1
 
 
+# -- resume ---------------------------------------------------------------------------------------------
+
+def test_resume_equals_uninterrupted(runner, files, tmp_path):
+    common = ["--arch", "coordconv_classification", "--data", files["nsc"], "--seed", 3, "-q"]
+    assert _run(runner, *common, "--epochs", 3, "--out", tmp_path / "a").exit_code == 0
+    assert _run(runner, *common, "--epochs", 1, "--out", tmp_path / "b").exit_code == 0
+    r = _run(runner, "--resume", tmp_path / "b", "--epochs", 3, "-q")
+    assert r.exit_code == 0, r.output
+    assert _metric_rows(tmp_path / "a") == _metric_rows(tmp_path / "b")
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3 and a["best_epoch"] == b["best_epoch"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_resume_refusals(runner, files, tmp_path):
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 2, "--out", tmp_path / "r", "-q")
+    assert r.exit_code == 0, r.output
+    assert_one_line_error(_run(runner, "--resume", tmp_path / "r", "--lr", 0.5), "--lr", "resumed")
+    assert_one_line_error(_run(runner, "--resume", tmp_path / "r", "--mul", 2), "--mul")
+    assert_one_line_error(_run(runner, "--resume", tmp_path / "nothing"), "not a run folder")
+    config = (tmp_path / "r" / "config.json").read_text()
+    for epochs in (1, 2):  # not more than the epochs done: refused, and config.json is left as it was
+        assert_one_line_error(_run(runner, "--resume", tmp_path / "r", "--epochs", epochs), "--epochs", "2 epochs")
+        assert (tmp_path / "r" / "config.json").read_text() == config
+    # The same values it used are no change.
+    r = _run(runner, "--resume", tmp_path / "r", "--lr", 0.001, "--without-r", "--epochs", 3, "-q")
+    assert r.exit_code == 0, r.output
+
+
+def test_resume_from_another_folder_uses_the_recorded_file(runner, files, tmp_path, monkeypatch):
+    shutil.copy(files["nsc"], tmp_path / "d.h5")
+    monkeypatch.chdir(tmp_path)
+    assert _run(runner, "--arch", "coordconv_regressor", "--data", "d.h5", "--epochs", 1, "--out", "run", "-q").exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(files["lanes"], elsewhere / "d.h5")  # a different file under the same relative name
+    monkeypatch.chdir(elsewhere)
+    r = runner.invoke(main, ["evaluate", str(tmp_path / "run"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["data"] == str(tmp_path / "d.h5")
+    r = _run(runner, "--resume", tmp_path / "run", "--epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    assert [row["epoch"] for row in _metric_rows(tmp_path / "run")] == ["1"] * 3 + ["2"] * 3
+    # A changed file is refused, naming what changed.
+    write_nsc(NotSoClevrSpec(split="uniform"), tmp_path / "d.h5", force=True)
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path / "run")]), "d.h5", "changed", "split")
+    assert_one_line_error(_run(runner, "--resume", tmp_path / "run", "--epochs", 3), "changed")
+    (tmp_path / "d.h5").unlink()
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path / "run")]), "gone", "--data")
+    # --data stays the explicit way to score another file.
+    r = runner.invoke(main, ["evaluate", str(tmp_path / "run"), "--data", str(files["nsc"]), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["data"] == str(files["nsc"].resolve())
+
+
+# -- failures -------------------------------------------------------------------------------------------
+
+def test_nan_loss_stops_cleanly(runner, files, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = T.Regression.loss
+
+    def loss(self, output, target):
+        calls["n"] += 1
+        value = real_loss(self, output, target)
+        return value * float("nan") if calls["n"] == 5 else value
+
+    monkeypatch.setattr(T.Regression, "loss", loss)
+    # 58 train samples at batch 32: 2 steps an epoch, then one batch each of val and test; call 5 is
+    # epoch 2's first step.
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 3, "--out", tmp_path / "r",
+             "--batch-size", 32)
+    assert_one_line_error(r, "nan", "epoch 2, step 1", "last.pt holds epoch 1", "--lr")
+    ck = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert ck["epoch"] == 1 and (tmp_path / "r" / "best.pt").is_file()
+    assert [row["epoch"] for row in _metric_rows(tmp_path / "r")] == ["1"] * 3
+
+
+def test_a_second_run_into_a_live_folder_is_refused(runner, files, tmp_path):
+    with RunDir.create(tmp_path / "busy"):
+        r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 1, "--out", tmp_path / "busy")
+        assert_one_line_error(r, "in use")
+    assert not (tmp_path / "busy" / "config.json").exists()
+
+
+def test_a_run_that_died_in_its_first_epoch_can_be_resumed_or_reused(runner, files, tmp_path):
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 1, "--out", tmp_path / "a", "-q")
+    assert r.exit_code == 0
+    for name in ("last.pt", "best.pt", "metrics.csv", "curves.png", "predictions.png"):
+        (tmp_path / "a" / name).unlink()  # what a kill in the first epoch leaves: config.json only
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    r = _run(runner, "--resume", tmp_path / "a", "-q")
+    assert r.exit_code == 0, r.output
+    assert [row["epoch"] for row in _metric_rows(tmp_path / "a")] == ["1"] * 3
+    r = _run(runner, "--arch", "coordconv_classification", "--data", files["nsc"], "--epochs", 1, "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["options"]["arch"] == "coordconv_classification"
+    # A finished run or a folder with other files is not reused.
+    assert_one_line_error(_run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--out", tmp_path / "a"),
+                          "holds a run", "--resume")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("mine")
+    assert_one_line_error(_run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--out", tmp_path / "c"),
+                          "not an empty folder")
+
+
+class Planted:
+    """A pickle payload that would write a marker file when unpickled."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+@pytest.mark.parametrize("name", ["best.pt", "last.pt"])
+def test_a_planted_checkpoint_runs_no_code(runner, files, tmp_path, name):
+    soc_run = tmp_path / "gan"
+    r = _run(runner, "--arch", "clevr_gan", "--data", files["soc"], "--epochs", 1, "--batch-size", 24,
+             "--eval-samples", 2, "--z-dim", 8, "--out", soc_run, "-q")
+    assert r.exit_code == 0, r.output
+    marker = tmp_path / "ran.txt"
+    payload = Planted()
+    payload.marker = str(marker)
+    torch.save({"format": FORMAT, "arch": "clevr_gan", "model": payload, "epoch": 1}, soc_run / name)
+    checkpoint = name[:-3]
+    commands = [["evaluate", str(soc_run), "--checkpoint", checkpoint],
+                ["interpolate", str(soc_run), "--checkpoint", checkpoint, "--out", str(tmp_path / "i.png")]]
+    if name == "last.pt":
+        commands.append(["train", "--resume", str(soc_run), "--epochs", "2"])
+    for cmd in commands:
+        assert_one_line_error(runner.invoke(main, cmd), name, "refused")
+        assert not marker.exists()
+    assert not (tmp_path / "i.png").exists()
+
+
+def test_checkpoints_that_are_not_ours(runner, files, tmp_path):
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 1, "--out", tmp_path / "r", "-q")
+    assert r.exit_code == 0
+    torch.save({"model": {}}, tmp_path / "r" / "best.pt")  # no format, no arch
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path / "r")]), "best.pt", "not a checkpoint")
+    other = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    torch.save({**other, "arch": "conv_regressor"}, tmp_path / "r" / "best.pt")
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path / "r")]), "best.pt", "conv_regressor")
+    (tmp_path / "r" / "best.pt").write_bytes(b"truncated")
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path / "r")]), "best.pt", "checkpoint")
+
+
+# -- user mistakes -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--arch", "coordconv_classification", "--data", "{lanes}"], ("lanes", "not-so-clevr")),
+    (["--arch", "fcn_vgg9", "--data", "{nsc}"], ("not-so-clevr", "lanes")),
+    (["--arch", "coordconv_classification", "--data", "{missing}"], ("missing.h5",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc_no_test}"], ("'test'",)),
+    (["--arch", "coordconv_regressor", "--data", "{nsc}", "--fs", "3"], ("--fs", "coordconv_regressor")),
+    (["--arch", "fcn_vgg9", "--data", "{lanes}", "--mul", "2"], ("--mul",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--epochs", "0"], ("--epochs",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--lr", "-1"], ("--lr",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--lr", "nan"], ("--lr",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--opt", "rmsprop"], ("--opt",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--val-fraction", "1"], ("--val-fraction",)),
+    (["--arch", "coordconv_classification", "--data", "{nsc}", "--val-fraction", "0.999"], ("--val-fraction", "none")),
+    (["--arch", "nope", "--data", "{nsc}"], ("--arch", "nope", "coordconv_regressor")),
+    (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
+    (["--arch", "clevr_gan", "--data", "{soc}", "--val-fraction", "0.1"], ("--val-fraction", "supervised")),
+    (["--arch", "coordconv_regressor", "--data", "{nsc}", "--lr2", "0.1"], ("--lr2", "GAN")),
+    (["--data", "{nsc}"], ("--arch",)),
+])
+def test_train_errors(runner, files, tmp_path, args, fragments):
+    paths = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "missing.h5")}
+    r = _run(runner, *[a.format(**paths) for a in args], "--out", tmp_path / "out")
+    assert_one_line_error(r, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_cuda(runner, files):
+    assert_one_line_error(_run(runner, "--arch", "coordconv_classification", "--data", files["nsc"], "--device", "cuda"),
+                          "--device", "cuda")
+
+
+def test_evaluate_errors(runner, tmp_path):
+    assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path)]), "not a run folder")
+
+
 def test_per_arch_defaults(files):
     nsc = str(files["nsc"])
     cfg = resolve(TrainConfig(arch="coordconv_rendering", data=nsc))
     assert (cfg.lr, cfg.l2, cfg.batch_size, cfg.opt) == (0.001, 0.0, 16, "adam")
-    cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.01, fs=4))
-    assert (cfg.lr, cfg.l2, cfg.hparams) == (0.01, 0.001, {"fs": 4})
+    cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.01, hparams={"fs": 4}))
+    assert (cfg.lr, cfg.l2, cfg.hparams) == (0.01, 0.001, {"mul": 1, "fs": 4})
+    assert defaults_for("clevr_gan")["lr2"] == 0.0005
 
 
-def test_default_out_and_resume_elsewhere(runner, files, tmp_path, monkeypatch):
-    import shutil
-
-    shutil.copy(files["nsc"], tmp_path / "d.h5")
-    monkeypatch.chdir(tmp_path)
-    r = _run(runner, "--arch", "coordconv_regressor", "--data", "d.h5", "--epochs", 1, "-q")
+def test_models_command(runner):
+    r = runner.invoke(main, ["models", "--json"])
     assert r.exit_code == 0, r.output
-    (run,) = list((tmp_path / "runs").iterdir())
-    assert run.name.startswith("coordconv_regressor-not-so-clevr-")
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")
-    r = _run(runner, "--resume", run, "--epochs", 2, "-q")
-    assert r.exit_code == 0, r.output
-    assert [row["epoch"] for row in _metric_rows(run)] == ["1", "1", "2", "2"]
+    entries = {e["arch"]: e for e in json.loads(r.output)}
+    assert sorted(entries) == trainable_archs()
+    assert entries["coordconv_classification"]["parameters"] == 7553
+    assert entries["coordconv_regressor"]["default_data"] == "not_so_clevr_quadrant.h5"
+    assert entries["fcn_vgg9"]["task"] == "segmentation" and entries["fcn_vgg9"]["default_data"] == "lanes.h5"
+    r = runner.invoke(main, ["models"])
+    assert r.exit_code == 0 and "coordconv_regressor" in r.output and "906" in r.output
+    r = runner.invoke(main, ["train", "--help"])
+    assert all(arch in r.output for arch in trainable_archs())
+
+
+# -- distributed ---------------------------------------------------------------------------------------
+
+def _torchrun(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "coordconv_data", "train", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_ddp_two_processes_gloo(files, tmp_path):
+    run = tmp_path / "ddp"
+    p = _torchrun("--arch", "coordconv_regressor", "--data", str(files["nsc"]), "--epochs", "1", "--out", str(run))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("coordconv_regressor: 1 epochs") == 1  # rank 0 reports
+    record = json.loads((run / "config.json").read_text())
+    assert record["world_size"] == 2
+    assert [(r["epoch"], r["split"]) for r in _metric_rows(run)] == [("1", "train"), ("1", "val"), ("1", "test")]
+    assert (run / "best.pt").is_file() and (run / "predictions.png").is_file()

@@ -1,19 +1,11 @@
-"""The trainer's two kinds of user-facing failure, each with a one-line message."""
+"""The trainer's runtime failure (bad options are :class:`~coordconv_data.errors.InvalidParameter`)."""
 
 from __future__ import annotations
 
 from ..errors import CoordDataError
 
-__all__ = ["TrainError", "OptionError"]
+__all__ = ["TrainError"]
 
 
 class TrainError(CoordDataError):
-    """A runtime problem (wrong file, missing split, unusable run dir); the message is one line."""
-
-
-class OptionError(ValueError):
-    """A bad option value: ``option`` names it (e.g. ``--fs``), the message says why."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(message)
-        self.option = option
+    """A runtime problem (a file of the wrong kind, a run folder in use, a diverged run): one line."""

@@ -1,21 +1,15 @@
-"""curves.png (loss and the task's metric per epoch, train and test) and predictions.png, drawn with cv2."""
+"""curves.png of a run (loss and the task's metric per epoch and split), drawn with cv2."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import torch
-
-from ..viz import enlarge, grid, label, write_png
-from . import tasks as T
 
 TRAIN_COLOR = (40, 90, 220)  # RGB
 TEST_COLOR = (220, 80, 30)
-SEG_COLORS = np.array([(0, 0, 0), (255, 255, 0), (0, 200, 255), (255, 0, 0)], np.uint8)
 
 
 def _panel(series: dict[str, list[tuple[float, float]]], title: str, w: int = 440, h: int = 300,
@@ -71,15 +65,21 @@ def _panel(series: dict[str, list[tuple[float, float]]], title: str, w: int = 44
     return img
 
 
-def write_curves(path: str | Path, history: list[dict[str, Any]], metric: str, title: str = "") -> None:
+SPLIT_COLORS = {"train": TRAIN_COLOR, "val": (60, 160, 60), "test": TEST_COLOR}
+
+
+def metric_curves(history: list[dict[str, Any]], metric: str, title: str = "") -> np.ndarray:
+    """Loss (log scale) and ``metric`` per epoch, one line per split (train, val, test)."""
     panels = []
+    splits = [s for s in SPLIT_COLORS if any(r["split"] == s for r in history)]
     for key, log_y in (("loss", True), (metric, False)):
-        series = {s: [(r["epoch"], float(r[key])) for r in history if r["split"] == s] for s in ("train", "test")}
-        panels.append(_panel(series, f"{key}" + (f"  ({title})" if key == "loss" and title else ""), log_y=log_y))
-    write_png(np.concatenate(panels, axis=1), path, force=True)
+        series = {s: [(r["epoch"], float(r[key])) for r in history if r["split"] == s] for s in splits}
+        panels.append(_panel(series, f"{key}" + (f"  ({title})" if key == "loss" and title else ""), log_y=log_y,
+                             colors=SPLIT_COLORS))
+    return np.concatenate(panels, axis=1)
 
 
-def write_gan_curves(path: str | Path, history: list[dict[str, Any]], title: str = "") -> None:
+def gan_curves(history: list[dict[str, Any]], title: str = "") -> np.ndarray:
     """Losses of both networks per epoch, and the geometry score of the samples against real images."""
     train = [r for r in history if r["split"] == "train"]
     gen = [r for r in history if r["split"] == "generated"]
@@ -94,59 +94,4 @@ def write_gan_curves(path: str | Path, history: list[dict[str, Any]], title: str
         _panel(scores, "geometry (fraction of clean images)", colors={"generated": TEST_COLOR, "real test": (60, 160, 60)},
                y_range=(0.0, 1.0), legend_bottom=True),
     ]
-    write_png(np.concatenate(panels, axis=1), path, force=True)
-
-
-@torch.no_grad()
-def prediction_tiles(model: torch.nn.Module, batch: dict[str, torch.Tensor], task: str,
-                     device: torch.device) -> tuple[list[np.ndarray], int]:
-    """Tiles (input/target/prediction per sample) and the number of columns per sample."""
-    was = model.training
-    model.eval()
-    x, y = T.to_inputs_targets(task, batch, device)
-    out = model(x).float().cpu()
-    model.train(was)
-    y = y.cpu()
-    tiles: list[np.ndarray] = []
-    n = y.shape[0]
-    if task in ("classification", "rendering", "regression"):
-        scale = 4
-        for i in range(n):
-            if task == "classification":
-                tgt = np.zeros((64, 64), np.uint8)
-                tgt.reshape(-1)[int(y[i])] = 255
-                prob = torch.softmax(out[i].flatten(), 0).reshape(64, 64)
-                pred = (prob / prob.max() * 255).numpy().astype(np.uint8)
-                t1, t2 = enlarge(tgt, scale), enlarge(pred, scale)
-                py, px = divmod(int(prob.flatten().argmax()), 64)
-                cv2.circle(t2, (px * scale + 2, py * scale + 2), 8, (255, 64, 64), 1, cv2.LINE_AA)
-                label(t1, "target"), label(t2, f"pred ({px},{py})")
-            elif task == "rendering":
-                t1 = enlarge((y[i, 0].numpy() * 255).astype(np.uint8), scale)
-                t2 = enlarge((torch.sigmoid(out[i, 0]).numpy() * 255).astype(np.uint8), scale)
-                label(t1, "target mask"), label(t2, "sigmoid(pred)")
-            else:
-                t1 = enlarge((x[i, 0].cpu().numpy() * 255).astype(np.uint8), scale)
-                t2 = t1.copy()
-                tx, ty = ((y[i] + 1) / 2 * 63).tolist()
-                px, py = ((out[i] + 1) / 2 * 63).tolist()
-                cv2.circle(t2, (int(tx * scale + 2), int(ty * scale + 2)), 10, (64, 255, 64), 1, cv2.LINE_AA)
-                cv2.drawMarker(t2, (int(px * scale + 2), int(py * scale + 2)), (255, 64, 64), cv2.MARKER_CROSS, 12, 1)
-                label(t1, "input"), label(t2, f"pred ({px:.1f},{py:.1f})")
-            tiles += [t1, t2]
-        return tiles, 2
-    scale = max(1, 256 // x.shape[-1])
-    for i in range(n):
-        img = enlarge((x[i].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8), scale)
-        tgt = enlarge(SEG_COLORS[y[i].numpy().clip(0, 3)], scale)
-        pred = enlarge(SEG_COLORS[out[i].argmax(0).numpy().clip(0, 3)], scale)
-        label(img, "input"), label(tgt, "target"), label(pred, "prediction")
-        tiles += [img, tgt, pred]
-    return tiles, 3
-
-
-def write_predictions(path: str | Path, model: torch.nn.Module, ds: Any, task: str, device: torch.device,
-                      n: int = 4) -> None:
-    batch = ds.batch(range(min(n, len(ds))))
-    tiles, columns = prediction_tiles(model, batch, task, device)
-    write_png(grid(tiles, columns=columns), path, force=True)
+    return np.concatenate(panels, axis=1)

@@ -1,160 +1,707 @@
-"""Per-task pieces of training: which arrays, batch -> (input, target), loss, metrics.
+"""One class per task kind: what a run reads, how one training step goes, what it measures.
 
-Everything here is a small pure function of tensors, so the metrics can be checked on hand-made
-predictions. Metrics are accumulated over an epoch as additive statistics (:func:`stats`) and turned
-into numbers at the end (:func:`finalize`); statistics from several processes just add up.
+The fit loop (:mod:`.fit`) is the same for every task; a :class:`Task` supplies the pieces that
+differ: its datasets (the samples come from :mod:`coordconv_data.datasets`, the one definition of
+each task's ``(input, target)``), its optimizers, a training step, the additive statistics of an
+epoch and their metrics, the evaluation after each epoch, the value that selects ``best.pt``, and
+its pictures. Adding a task is one class registered with :func:`register_task` under the registry's
+task name (:data:`coordconv_data.models.TASKS`).
 
-Inputs per task (the contracts in :mod:`coordconv_data.models.registry`):
-
-* classification / rendering: ``normalize_coords(locations, 64)``; targets the pixel index
-  ``y * 64 + x`` / the square's 0/1 mask (``images / 255``).
-* regression: the one-hot map (``onehots``, as the paper's original fed it); target
-  ``normalize_coords(locations, 64)``; metric the mean Euclidean error in pixels.
-* segmentation: ``images / 255`` as (N, 3, H, W); target the (N, H, W) class mask.
+Metrics accumulate over an epoch as additive statistics (sums and counts, float64 on the CPU), so
+statistics of several processes simply add up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.coords import denormalize_coords, normalize_coords
+from ..datasets import CoordDataset, dataset_class, val_partition
+from ..errors import InvalidParameter
+from ..models import denormalize_coords, model_info
+from ..models.registry import ModelInfo
+from ..store import FileSummary
+from .errors import TrainError
 
-__all__ = ["TaskSpec", "TASK_SPECS", "to_inputs_targets", "loss_fn", "stats", "finalize",
-           "metric_columns", "NUM_CLASSES"]
+__all__ = ["Task", "SupervisedTask", "Classification", "Rendering", "Regression", "Segmentation", "GAN",
+           "TASKS", "register_task", "task_for", "Stats", "add_stats", "EVAL_BATCH"]
 
-NUM_CLASSES = 4  # Lanes
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    dataset: str
-    arrays: tuple[str, ...]  # arrays read from each split
-    primary: str  # metric that picks best.pt
-    higher_is_better: bool
+Stats = dict[str, Tensor]
+EVAL_BATCH = 256
+TASKS: dict[str, type["Task"]] = {}
 
 
-TASK_SPECS: dict[str, TaskSpec] = {
-    "classification": TaskSpec("classification", "not-so-clevr", ("locations",), "accuracy", True),
-    "rendering": TaskSpec("rendering", "not-so-clevr", ("images", "locations"), "iou", True),
-    "regression": TaskSpec("regression", "not-so-clevr", ("onehots", "locations"), "px_error", False),
-    "segmentation": TaskSpec("segmentation", "lanes", ("images", "masks"), "mean_iou", True),
-    # GANs train in .gan (their own loop); the spec says what they read and what picks best.pt.
-    "gan": TaskSpec("gan", "sort-of-clevr", ("images", "centers"), "geometry", True),
-}
+def register_task(cls: type["Task"]) -> type["Task"]:
+    TASKS[cls.name] = cls
+    return cls
 
 
-def to_inputs_targets(task: str, batch: dict[str, Tensor], device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-    """Map a batch of raw arrays (file dtypes) to the model's input and the loss's target."""
-    if task in ("classification", "rendering"):
-        loc = batch["locations"].to(device)
-        x = normalize_coords(loc.float(), 64)
-        if task == "classification":
-            size = 64
-            y = loc[:, 1].long() * size + loc[:, 0].long()
-        else:
-            img = batch["images"].to(device)
-            y = (img[..., 0] > 0).float().unsqueeze(1)  # (N, 1, H, W) 0/1 mask
-        return x, y
-    if task == "regression":
-        x = batch["onehots"].to(device).float().permute(0, 3, 1, 2)
-        x = x / x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1)  # 0/1 whatever the file's scale
-        y = normalize_coords(batch["locations"].to(device).float(), 64)
-        return x, y
-    if task == "segmentation":
-        x = batch["images"].to(device).permute(0, 3, 1, 2).float() / 255.0
-        y = batch["masks"].to(device).long()
-        return x, y
-    raise ValueError(f"no training for task {task!r}")
+def task_for(cfg: Any) -> "Task":
+    """The task object of a resolved config (``cfg.arch`` names a registered model)."""
+    info = model_info(cfg.arch)
+    cls = TASKS.get(info.task)
+    if cls is None:
+        raise TrainError(f"{cfg.arch} is a {info.task} model; train handles {', '.join(TASKS)} models")
+    return cls(cfg, info)
 
 
-def loss_fn(task: str, output: Tensor, target: Tensor) -> Tensor:
-    """Mean loss of a batch."""
-    if task == "classification":
+def add_stats(a: Stats | None, b: Stats) -> Stats:
+    if a is None:
+        return {k: v.detach().double().cpu().clone() for k, v in b.items()}
+    return {k: a[k] + b[k].detach().double().cpu() for k in a}
+
+
+def _to(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
+
+
+class Task:
+    """The pieces of training that depend on the task. ``cfg`` is a resolved TrainConfig."""
+
+    name: ClassVar[str]
+    primary: ClassVar[str]  # the metric that selects best.pt
+    higher_is_better: ClassVar[bool]
+    dataset_task: ClassVar[str]  # the datasets' name of this task's (input, target)
+    selects_on: ClassVar[str]  # the history split whose primary metric selects best.pt
+    optimizer_names: ClassVar[tuple[str, ...]]
+    drop_last: ClassVar[bool] = False  # drop an epoch's last partial batch
+    channels_last: ClassVar[bool] = True  # train channels-last on the CPU (in one process)
+
+    def __init__(self, cfg: Any, info: ModelInfo) -> None:
+        self.cfg, self.info = cfg, info
+
+    # -- data and model --------------------------------------------------------------------------
+
+    def dataset(self, split: str, **kwargs: Any) -> CoordDataset:
+        cls = dataset_class(self.info.dataset)
+        return cls(self.cfg.data, split, task=self.dataset_task, generate=False, **kwargs)
+
+    def datasets(self) -> dict[str, CoordDataset]:
+        """``train`` (what the loop steps through) and whatever :meth:`evaluate` needs."""
+        raise NotImplementedError
+
+    def check_data(self, summary: FileSummary) -> None:
+        """Refuse, in one line and before any work, a file of the right kind this task cannot use."""
+        raise NotImplementedError
+
+    def check_other_data(self, recorded: dict[str, Any], other: dict[str, Any]) -> None:
+        """Refuse a file to evaluate a run on whose numbers would not mean what the run's do
+        (``recorded`` and ``other`` are data fingerprints)."""
+
+    def build_model(self) -> nn.Module:
+        from ..models import create_model
+
+        return create_model(self.cfg.arch, **self.cfg.hparams)
+
+    def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> Any:
+        """What :meth:`train_step` runs; ``wrap`` makes a module data-parallel (identity in one process)."""
+        raise NotImplementedError
+
+    # -- one epoch -------------------------------------------------------------------------------
+
+    def train_step(self, nets: Any, batch: Any, optimizers: dict[str, torch.optim.Optimizer],
+                   device: torch.device) -> tuple[Tensor, Stats]:
+        """One step on a batch; returns the loss that was minimised (checked for NaN) and the step's
+        additive statistics."""
+        raise NotImplementedError
+
+    def train_row(self, stats: Stats) -> dict[str, float]:
+        """The ``train`` row of an epoch from its summed step statistics."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
+                 dist: Any) -> list[dict[str, Any]]:
+        """Rows (``split`` plus metrics) measured after an epoch, the same in every process."""
+        raise NotImplementedError
+
+    def selection_value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
+        """What selects best.pt among epochs (larger is better), from an epoch's rows; None: nothing."""
+        row = next((r for r in rows if r["split"] == self.selects_on), None)
+        if row is None:
+            return None
+        value = float(row[self.primary])
+        if math.isnan(value):
+            return None
+        return (value,) if self.higher_is_better else (-value,)
+
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def divergence_advice(self) -> str:
+        """What to try when the loss becomes NaN or infinite."""
+        return f"lower --lr (it is {self.cfg.lr:g}) or raise --batch-size (it is {self.cfg.batch_size})"
+
+    def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
+        raise NotImplementedError
+
+    # -- pictures ----------------------------------------------------------------------------------
+
+    def epoch_pictures(self, model: nn.Module, data: dict[str, CoordDataset], epoch: int,
+                       device: torch.device) -> dict[str, np.ndarray]:
+        """PNG name -> RGB image, written after every epoch."""
+        return {}
+
+    def final_pictures(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device) -> dict[str, np.ndarray]:
+        """PNG name -> RGB image, written at the end of a run."""
+        return {}
+
+    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------------
+# Supervised tasks
+
+
+class SupervisedTask(Task):
+    """A model trained on ``(input, target)`` with one loss; selected on the validation split."""
+
+    selects_on = "val"
+    optimizer_names = ("model",)
+
+    def datasets(self) -> dict[str, CoordDataset]:
+        kw = {"val_fraction": self.cfg.val_fraction}
+        data = {"train": self.dataset("train", **kw)}
+        if self.cfg.val_fraction > 0:
+            data["val"] = self.dataset("val", **kw)
+        data["test"] = self.dataset("test", **kw)
+        return data
+
+    def check_data(self, summary: FileSummary) -> None:
+        for split in ("train", "test"):
+            if summary.lengths.get(split, 0) == 0:
+                raise TrainError(f"{summary.path} has no {split!r} samples; {self.cfg.arch} trains on train, selects on a "
+                                 "part of it and reports test")
+        val_partition(summary.lengths["train"], self.cfg.val_fraction)  # leaves samples to train on
+
+    def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.cfg
+        if cfg.opt == "adam":
+            return {"model": torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.l2)}
+        return {"model": torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.l2)}
+
+    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
+        return wrap(model)
+
+    # The task's own pieces.
+    def loss(self, output: Tensor, target: Any) -> Tensor:
+        raise NotImplementedError
+
+    def stats(self, output: Tensor, target: Any) -> Stats:
+        """Additive statistics of a batch (without ``n`` and ``loss_sum``, which the base adds)."""
+        raise NotImplementedError
+
+    def finalize(self, stats: Stats) -> dict[str, float]:
+        raise NotImplementedError
+
+    def metric_columns(self) -> list[str]:
+        return [self.primary]
+
+    def tiles(self, x: Tensor, y: Any, output: Tensor) -> tuple[list[np.ndarray], int]:
+        """Pictures of a few samples (input or target, prediction) and how many tiles per sample."""
+        raise NotImplementedError
+
+    # The generic parts.
+    def train_step(self, nets: nn.Module, batch: Any, optimizers: dict[str, torch.optim.Optimizer],
+                   device: torch.device) -> tuple[Tensor, Stats]:
+        x, y = _to(batch[0], device), _to(batch[1], device)
+        opt = optimizers["model"]
+        output = nets(x)
+        loss = self.loss(output, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            s = self.stats(output.detach(), y)
+        n = torch.tensor(float(len(x)), dtype=torch.float64)
+        return loss, {"n": n, "loss_sum": loss.detach().double().cpu() * n, **s}
+
+    def metrics(self, stats: Stats) -> dict[str, float]:
+        n = float(stats["n"])
+        return {"loss": float(stats["loss_sum"]) / max(n, 1.0), **self.finalize(stats)}
+
+    def train_row(self, stats: Stats) -> dict[str, float]:
+        return self.metrics(stats)
+
+    @torch.no_grad()
+    def evaluate_split(self, model: nn.Module, ds: CoordDataset, device: torch.device, dist: Any) -> dict[str, float]:
+        """Loss and metrics of ``model`` on a whole split, each process taking every world-th sample."""
+        was = model.training
+        model.eval()
+        acc: Stats | None = None
+        indices = np.array_split(np.arange(len(ds)), dist.world)[dist.rank]  # never empty (checked up front)
+        try:
+            for start in range(0, len(indices), EVAL_BATCH):
+                x, y = ds.encode(indices[start : start + EVAL_BATCH])
+                x, y = _to(x, device), _to(y, device)
+                out = model(x)
+                n = torch.tensor(float(len(x)), dtype=torch.float64)
+                s = {"n": n, "loss_sum": self.loss(out, y).double().cpu() * n, **self.stats(out, y)}
+                acc = add_stats(acc, s)
+        finally:
+            model.train(was)
+        assert acc is not None
+        return self.metrics(dist.all_reduce_stats(acc))
+
+    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
+                 dist: Any) -> list[dict[str, Any]]:
+        return [{"split": split, **self.evaluate_split(model, data[split], device, dist)}
+                for split in ("val", "test") if split in data]
+
+    def columns(self) -> list[str]:
+        return ["epoch", "split", "loss", *self.metric_columns(), "seconds"]
+
+    def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
+        p = self.primary
+        parts = [f"{r['split']} loss {r['loss']:.4g} {p} {r[p]:.4g}" for r in rows]
+        return f"epoch {epoch}/{epochs}: " + ", ".join(parts) + f" ({seconds:.1f} s)"
+
+    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+        from .plots import metric_curves
+
+        return metric_curves(history, self.primary, title=self.cfg.arch)
+
+    def final_pictures(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device) -> dict[str, np.ndarray]:
+        from ..viz import grid
+
+        ds = data["test"]
+        x, y = ds.encode(range(min(4, len(ds))))
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(_to(x, device)).float().cpu()
+        model.train(was)
+        tiles, columns = self.tiles(x, y, out)
+        return {"predictions.png": grid(tiles, columns=columns)}
+
+
+
+
+@register_task
+class Classification(SupervisedTask):
+    """Coordinate classification: ``(x, y)`` -> the one-hot pixel, softmax cross-entropy over 4096."""
+
+    name = "classification"
+    dataset_task = "classification"
+    primary = "accuracy"
+    higher_is_better = True
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(output.flatten(1), target)
-    if task == "rendering":
+
+    def stats(self, output: Tensor, target: Tensor) -> Stats:
+        return {"correct": (output.flatten(1).argmax(1) == target).sum().double().cpu()}
+
+    def finalize(self, stats: Stats) -> dict[str, float]:
+        return {"accuracy": float(stats["correct"]) / max(float(stats["n"]), 1.0)}
+
+    def tiles(self, x: Tensor, y: Tensor, output: Tensor) -> tuple[list[np.ndarray], int]:
+        import cv2
+
+        from ..viz import enlarge, label
+
+        size, scale, tiles = output.shape[-1], 4, []
+        for i in range(len(y)):
+            tgt = np.zeros((size, size), np.uint8)
+            tgt.reshape(-1)[int(y[i])] = 255
+            prob = torch.softmax(output[i].flatten(), 0).reshape(size, size)
+            t1, t2 = enlarge(tgt, scale), enlarge((prob / prob.max() * 255).numpy().astype(np.uint8), scale)
+            py, px = divmod(int(prob.flatten().argmax()), size)
+            cv2.circle(t2, (px * scale + 2, py * scale + 2), 8, (255, 64, 64), 1, cv2.LINE_AA)
+            label(t1, "target"), label(t2, f"pred ({px},{py})")
+            tiles += [t1, t2]
+        return tiles, 2
+
+
+@register_task
+class Rendering(SupervisedTask):
+    """Rendering: ``(x, y)`` -> the square's 0/1 mask, per-pixel sigmoid cross-entropy, IoU."""
+
+    name = "rendering"
+    dataset_task = "rendering"
+    primary = "iou"
+    higher_is_better = True
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(output, target)
-    if task == "regression":
-        return F.mse_loss(output, target)
-    if task == "segmentation":
-        return F.cross_entropy(output, target)
-    raise ValueError(f"no loss for task {task!r}")
 
-
-@torch.no_grad()
-def stats(task: str, output: Tensor, target: Tensor) -> dict[str, Tensor]:
-    """Additive statistics of one batch (float64 tensors on the CPU)."""
-    n = torch.tensor(float(target.shape[0]), dtype=torch.float64)
-    if task == "classification":
-        correct = (output.flatten(1).argmax(1) == target).sum().double().cpu()
-        return {"n": n, "correct": correct}
-    if task == "rendering":
-        pred = output > 0
-        tgt = target > 0.5
+    def stats(self, output: Tensor, target: Tensor) -> Stats:
+        pred, tgt = output > 0, target > 0.5
         inter = (pred & tgt).flatten(1).sum(1).double()
         union = (pred | tgt).flatten(1).sum(1).double()
         iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(inter))
-        return {"n": n, "iou_sum": iou.sum().cpu()}
-    if task == "regression":
-        d = denormalize_coords(output.double(), 64) - denormalize_coords(target.double(), 64)
-        return {"n": n, "px_sum": d.norm(dim=1).sum().cpu()}
-    if task == "segmentation":
+        return {"iou_sum": iou.sum().cpu()}
+
+    def finalize(self, stats: Stats) -> dict[str, float]:
+        return {"iou": float(stats["iou_sum"]) / max(float(stats["n"]), 1.0)}
+
+    def tiles(self, x: Tensor, y: Tensor, output: Tensor) -> tuple[list[np.ndarray], int]:
+        from ..viz import enlarge, label
+
+        scale, tiles = 4, []
+        for i in range(len(y)):
+            t1 = enlarge((y[i, 0].numpy() * 255).astype(np.uint8), scale)
+            t2 = enlarge((torch.sigmoid(output[i, 0]).numpy() * 255).astype(np.uint8), scale)
+            label(t1, "target mask"), label(t2, "sigmoid(pred)")
+            tiles += [t1, t2]
+        return tiles, 2
+
+
+@register_task
+class Regression(SupervisedTask):
+    """Coordinate regression: the one-hot map -> normalised ``(x, y)``, MSE, mean error in pixels."""
+
+    name = "regression"
+    dataset_task = "regression"
+    primary = "px_error"
+    higher_is_better = False
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(output, target)
+
+    def stats(self, output: Tensor, target: Tensor) -> Stats:
+        size = 64
+        d = denormalize_coords(output.double(), size) - denormalize_coords(target.double(), size)
+        return {"px_sum": d.norm(dim=1).sum().cpu()}
+
+    def finalize(self, stats: Stats) -> dict[str, float]:
+        return {"px_error": float(stats["px_sum"]) / max(float(stats["n"]), 1.0)}
+
+    def tiles(self, x: Tensor, y: Tensor, output: Tensor) -> tuple[list[np.ndarray], int]:
+        import cv2
+
+        from ..viz import enlarge, label
+
+        scale, tiles = 4, []
+        for i in range(len(y)):
+            t1 = enlarge((x[i, 0].numpy() * 255).astype(np.uint8), scale)
+            t2 = t1.copy()
+            tx, ty = ((y[i] + 1) / 2 * 63).tolist()
+            px, py = ((output[i] + 1) / 2 * 63).tolist()
+            cv2.circle(t2, (int(tx * scale + 2), int(ty * scale + 2)), 10, (64, 255, 64), 1, cv2.LINE_AA)
+            cv2.drawMarker(t2, (int(px * scale + 2), int(py * scale + 2)), (255, 64, 64), cv2.MARKER_CROSS, 12, 1)
+            label(t1, "input"), label(t2, f"pred ({px:.1f},{py:.1f})")
+            tiles += [t1, t2]
+        return tiles, 2
+
+
+@register_task
+class Segmentation(SupervisedTask):
+    """Lanes segmentation: RGB -> class mask, per-pixel cross-entropy; pixel accuracy, IoU, recall."""
+
+    name = "segmentation"
+    dataset_task = "segmentation"
+    primary = "mean_iou"
+    higher_is_better = True
+
+    def datasets(self) -> dict[str, CoordDataset]:
+        data = super().datasets()
+        names = data["train"].summary.attrs.get("class_names")
+        names = json.loads(names) if isinstance(names, str) else names
+        self.class_names = [str(n).replace(" ", "_") for n in names] if names else [str(i) for i in range(4)]
+        return data
+
+    def metric_columns(self) -> list[str]:
+        names = getattr(self, "class_names", None) or [str(i) for i in range(4)]
+        return ["pixel_accuracy", "mean_iou", *(f"recall_{c}" for c in names), *(f"iou_{c}" for c in names)]
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(output, target)
+
+    def stats(self, output: Tensor, target: Tensor) -> Stats:
         k = output.shape[1]
-        pred = output.argmax(1).flatten()
-        idx = target.flatten() * k + pred
-        conf = torch.bincount(idx, minlength=k * k).reshape(k, k).double().cpu()  # rows: true, cols: predicted
-        return {"n": n, "confusion": conf}
-    raise ValueError(f"no metrics for task {task!r}")
+        idx = target.flatten() * k + output.argmax(1).flatten()
+        conf = torch.bincount(idx, minlength=k * k).reshape(k, k).double().cpu()  # rows: true, columns: predicted
+        return {"confusion": conf}
 
-
-def add_stats(a: dict[str, Tensor] | None, b: dict[str, Tensor]) -> dict[str, Tensor]:
-    if a is None:
-        return {k: v.clone() for k, v in b.items()}
-    return {k: a[k] + b[k] for k in a}
-
-
-def metric_columns(task: str, class_names: list[str] | None = None) -> list[str]:
-    """Metric names :func:`finalize` returns for a task, in a stable order."""
-    if task == "classification":
-        return ["accuracy"]
-    if task == "rendering":
-        return ["iou"]
-    if task == "regression":
-        return ["px_error"]
-    if task == "segmentation":
-        names = class_names or [str(i) for i in range(NUM_CLASSES)]
-        return (["pixel_accuracy", "mean_iou"] + [f"recall_{c}" for c in names] + [f"iou_{c}" for c in names])
-    raise ValueError(task)
-
-
-def finalize(task: str, s: dict[str, Tensor], class_names: list[str] | None = None) -> dict[str, float]:
-    """Metrics from accumulated statistics: accuracy, IoU, recall in [0, 1]; px_error in pixels."""
-    n = float(s["n"])
-    if task == "classification":
-        return {"accuracy": float(s["correct"]) / max(n, 1)}
-    if task == "rendering":
-        return {"iou": float(s["iou_sum"]) / max(n, 1)}
-    if task == "regression":
-        return {"px_error": float(s["px_sum"]) / max(n, 1)}
-    if task == "segmentation":
-        conf = s["confusion"]
-        k = conf.shape[0]
-        names = class_names or [str(i) for i in range(k)]
-        tp = conf.diag()
-        true = conf.sum(1)
-        predicted = conf.sum(0)
-        recall = torch.where(true > 0, tp / true.clamp_min(1), torch.full_like(tp, float("nan")))
+    def finalize(self, stats: Stats) -> dict[str, float]:
+        conf = stats["confusion"]
+        names = getattr(self, "class_names", None) or [str(i) for i in range(conf.shape[0])]
+        tp, true, predicted = conf.diag(), conf.sum(1), conf.sum(0)
+        nan = torch.full_like(tp, float("nan"))
+        recall = torch.where(true > 0, tp / true.clamp_min(1), nan)
         union = true + predicted - tp
-        iou = torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float("nan")))
-        out = {
-            "pixel_accuracy": float(tp.sum() / conf.sum().clamp_min(1)),
-            "mean_iou": float(iou[~iou.isnan()].mean()) if (~iou.isnan()).any() else float("nan"),
-        }
+        iou = torch.where(union > 0, tp / union.clamp_min(1), nan)
+        present = ~iou.isnan()
+        out = {"pixel_accuracy": float(tp.sum() / conf.sum().clamp_min(1)),
+               "mean_iou": float(iou[present].mean()) if present.any() else float("nan")}
         out.update({f"recall_{c}": float(recall[i]) for i, c in enumerate(names)})
         out.update({f"iou_{c}": float(iou[i]) for i, c in enumerate(names)})
         return out
-    raise ValueError(task)
+
+    def tiles(self, x: Tensor, y: Tensor, output: Tensor) -> tuple[list[np.ndarray], int]:
+        from ..viz import LANES_CLASS_COLORS as SEG_COLORS
+        from ..viz import enlarge, label
+
+        scale, tiles = max(1, 256 // x.shape[-1]), []
+        for i in range(len(y)):
+            img = enlarge((x[i].permute(1, 2, 0).numpy() * 255).astype(np.uint8), scale)
+            tgt = enlarge(SEG_COLORS[y[i].numpy().clip(0, 3)], scale)
+            pred = enlarge(SEG_COLORS[output[i].argmax(0).numpy().clip(0, 3)], scale)
+            label(img, "input"), label(tgt, "target"), label(pred, "prediction")
+            tiles += [img, tgt, pred]
+        return tiles, 3
+
+
+# ---------------------------------------------------------------------------------------------------
+# GANs
+
+
+ADAM_BETAS = (0.9, 0.99)  # the original's --beta1/--beta2 defaults
+G_STEPS = 2  # generator steps per discriminator step, as train_gan.py
+SAMPLE_GRID = 10  # samples_<epoch>.png: the first 10 x 10 fixed latents
+GEN_BATCH = 100  # images per generator call when sampling (the original sampled in hundreds too)
+LOSS_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
+SCORE_COLUMNS = ("n", "geometry", "position_tv", "missing", "extra", "malformed", "stray")
+
+
+def _seed_for(seed: int, purpose: int) -> int:
+    # An independent stream per purpose, never the same numbers as torch.manual_seed(seed) gives.
+    return int(np.random.SeedSequence([seed, purpose]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def fixed_latents(n: int, z_dim: int, seed: int) -> Tensor:
+    """The ``(n, z_dim)`` latents a run samples and scores every epoch (uniform in ``[-1, 1]``)."""
+    g = torch.Generator().manual_seed(_seed_for(seed, 0x5A3))
+    return torch.rand(n, z_dim, generator=g) * 2 - 1
+
+
+def _bce(logits: Tensor, target: float) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class _Fakes(nn.Module):
+    """The generator as the discriminator is trained on it (one module: what DDP syncs for G)."""
+
+    def __init__(self, pair: nn.Module) -> None:
+        super().__init__()
+        self.generator = pair.generator
+        self._fakes = pair.fakes_for_discriminator
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self._fakes(z)
+
+
+class _JudgePair(nn.Module):
+    """The discriminator on the real and the fake batch, separately (each with its own BatchNorm
+    statistics, as the original), in one forward pass: one DDP call per discriminator step."""
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        return self.discriminator(real), self.discriminator(fake)
+
+
+def gan_iteration(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], real: Tensor, z: Tensor,
+                  g_steps: int = G_STEPS) -> dict[str, Tensor]:
+    """One discriminator step and ``g_steps`` generator steps on the same ``z`` (train_gan.py).
+
+    ``nets`` are :meth:`GAN.networks`: the pair, the discriminator on real and fake batches
+    (``judge``) and the generator as D sees it (``fakes``), each data-parallel under torchrun.
+    ``d_real`` / ``d_fake`` are the discriminator's mean probability of "real" on the real and the
+    fake batch at its step (0.5 / 0.5 is the equilibrium; 1 / 0 a discriminator that wins).
+    """
+    model = nets["pair"]
+    disc, opt_d, opt_g = model.discriminator, optimizers["discriminator"], optimizers["generator"]
+    with torch.no_grad():  # D's step needs no gradient through G
+        fake = model.fakes_for_discriminator(z)
+    real_logits, fake_logits = nets["judge"](real, fake)
+    d_loss = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    disc.requires_grad_(False)  # G's steps need gradients w.r.t. D's input only
+    try:
+        g_losses = []
+        for _ in range(g_steps):
+            g_loss = _bce(disc(nets["fakes"](z)), 1.0)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            g_losses.append(g_loss.detach())
+    finally:
+        disc.requires_grad_(True)
+    return {"d_loss": d_loss.detach(), "g_loss": torch.stack(g_losses).mean(),
+            "d_real": torch.sigmoid(real_logits.detach()).mean(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
+
+@register_task
+class GAN(Task):
+    """A generator and a discriminator trained the paper's way, scored by the geometry of their images.
+
+    Every iteration: one minibatch of real images and one of noise ``z ~ U(-1, 1)``, one
+    discriminator step and two generator steps on that same ``z`` (non-saturating losses; real and
+    fake through D separately). An epoch is ``len(images) // batch`` iterations over every image of
+    the file (train and test: the original GANs trained on all their data). After each epoch the
+    generator, in inference mode, draws ``eval_samples`` images from fixed latents; the geometry
+    score of those (:mod:`coordconv_data.geometry`) selects best.pt. Real test images, scored once,
+    give the ceiling (the ``real`` row).
+    """
+
+    name = "gan"
+    dataset_task = "gan"
+    primary = "geometry"
+    higher_is_better = True
+    selects_on = "generated"
+    optimizer_names = ("discriminator", "generator")
+    drop_last = True  # as train_gan.py: len(images) // batch iterations
+    channels_last = False
+
+    def divergence_advice(self) -> str:
+        return f"lower --lr (D, it is {self.cfg.lr:g}) and --lr2 (G, it is {self.cfg.lr2:g})"
+
+    def datasets(self) -> dict[str, CoordDataset]:
+        return {"train": self.dataset("all")}
+
+    def check_data(self, summary: FileSummary) -> None:
+        arch = self.cfg.arch
+        if summary.layout != "native":
+            raise TrainError(f"{summary.path} is in the original layout; GANs read native files: make one with "
+                             f"coorddata {summary.kind} (without --layout original)")
+        channels, size = self.info.output_shape[0], int(self.cfg.hparams.get("size", self.info.output_shape[-1]))
+        have = int(summary.params.get("size", summary.attrs.get("canvas_size", 64)))
+        if have != size:
+            raise TrainError(f"{summary.path} holds {have}x{have} images, but {arch} generates {size}x{size}: make a file "
+                             f"of that size, or train with --image-size {have}")
+        for split in ("train", "test"):
+            if summary.lengths.get(split, 0) == 0:
+                raise TrainError(f"{summary.path} has no {split!r} images; GANs train on all images and score real "
+                                 "test images as the ceiling")
+        total = summary.lengths["train"] + summary.lengths["test"]
+        if self.cfg.batch_size > total:  # an epoch drops the last partial batch
+            raise InvalidParameter("batch_size", f"batch_size {self.cfg.batch_size} is more than the {total} images "
+                                                 f"of {summary.path}")
+
+    SCENE_PARAMS = ("size", "objects", "object_size", "background")  # what the geometry score depends on
+
+    def check_other_data(self, recorded: dict[str, Any], other: dict[str, Any]) -> None:
+        before, now = recorded.get("params", {}), other.get("params", {})
+        differ = [k for k in self.SCENE_PARAMS if k in before and before.get(k) != now.get(k)]
+        if differ:
+            raise TrainError(f"{other['path']} shows another scene than the run's data ({', '.join(differ)} differ); "
+                             "its score would not mean anything")
+
+    def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.cfg
+        d, g = model.discriminator.parameters(), model.generator.parameters()
+        if cfg.opt == "adam":
+            return {"discriminator": torch.optim.Adam(d, lr=cfg.lr, betas=ADAM_BETAS),
+                    "generator": torch.optim.Adam(g, lr=cfg.lr2, betas=ADAM_BETAS, weight_decay=cfg.l2)}
+        return {"discriminator": torch.optim.SGD(d, lr=cfg.lr, momentum=0.9),
+                "generator": torch.optim.SGD(g, lr=cfg.lr2, momentum=0.9, weight_decay=cfg.l2)}
+
+    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
+        return {"pair": model, "judge": wrap(_JudgePair(model.discriminator)), "fakes": wrap(_Fakes(model))}
+
+    def train_step(self, nets: dict[str, Any], batch: Any, optimizers: dict[str, torch.optim.Optimizer],
+                   device: torch.device) -> tuple[Tensor, Stats]:
+        real = _to(batch[0], device)
+        z = nets["pair"].sample_noise(real.shape[0], device=device)
+        losses = gan_iteration(nets, optimizers, real, z)
+        stats = {k: v.double().cpu() for k, v in losses.items()}
+        stats["iterations"] = torch.ones((), dtype=torch.float64)
+        return losses["d_loss"] + losses["g_loss"], stats
+
+    def train_row(self, stats: Stats) -> dict[str, float]:
+        n = max(float(stats["iterations"]), 1.0)
+        return {k: float(stats[k]) / n for k in LOSS_COLUMNS}
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    def _scene(self) -> tuple[Any, np.ndarray]:
+        if not hasattr(self, "_scene_cache"):
+            from ..geometry import SceneSpec, reference_centers
+
+            path = self.cfg.data
+            reference = np.concatenate([reference_centers(path, s) for s in ("train", "test")])
+            self._scene_cache = (SceneSpec.from_file(path), reference)
+        return self._scene_cache
+
+    def to_uint8(self, x: Tensor) -> np.ndarray:
+        """Generated ``(N, C, H, W)`` images in the model's scale to uint8 ``(N, H, W, 3)`` RGB."""
+        return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    @torch.no_grad()
+    def generate(self, model: nn.Module, z: Tensor, device: torch.device) -> np.ndarray:
+        """uint8 images of the generator in inference mode (BatchNorm running statistics) for ``z``."""
+        gen = model.generator
+        was = gen.training
+        gen.eval()
+        try:
+            out = [self.to_uint8(gen(z[i : i + GEN_BATCH].to(device))) for i in range(0, len(z), GEN_BATCH)]
+        finally:
+            gen.train(was)
+        return np.concatenate(out)
+
+    def score(self, images: np.ndarray) -> dict[str, float]:
+        from ..geometry import score_images
+
+        scene, reference = self._scene()
+        s = score_images(images, scene, reference)
+        return {k: (int(s.n) if k == "n" else float(getattr(s, k))) for k in SCORE_COLUMNS}
+
+    def real_row(self) -> dict[str, Any]:
+        """The score of up to ``eval_samples`` real test images: the ceiling."""
+        from ..geometry import load_images
+
+        return {"split": "real", **self.score(load_images(self.cfg.data, "test", self.cfg.eval_samples))}
+
+    def latents(self, model: nn.Module) -> Tensor:
+        if not hasattr(self, "_latents"):
+            self._latents = fixed_latents(self.cfg.eval_samples, model.z_dim, self.cfg.seed)
+        return self._latents
+
+    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
+                 dist: Any) -> list[dict[str, Any]]:
+        def measure() -> dict[str, Any]:
+            self._samples = self.generate(model, self.latents(model), device)
+            return {"split": "generated", **self.score(self._samples)}
+
+        return [dist.on_rank0(measure)]
+
+    def columns(self) -> list[str]:
+        return ["epoch", "split", *LOSS_COLUMNS, *SCORE_COLUMNS, "seconds"]
+
+    def selection_value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
+        # More correct images first; among equals (e.g. none correct yet), the closer position histogram.
+        row = next(r for r in rows if r["split"] == "generated")
+        return (row["geometry"], -row["position_tv"])
+
+    def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
+        t = next(r for r in rows if r["split"] == "train")
+        g = next(r for r in rows if r["split"] == "generated")
+        return (f"epoch {epoch}/{epochs}: d_loss {t['d_loss']:.3f} g_loss {t['g_loss']:.3f} D(real) {t['d_real']:.2f} "
+                f"D(fake) {t['d_fake']:.2f}; generated: geometry {g['geometry']:.3f} position_tv "
+                f"{g['position_tv']:.3f} ({seconds:.1f} s)")
+
+    def epoch_pictures(self, model: nn.Module, data: dict[str, CoordDataset], epoch: int,
+                       device: torch.device) -> dict[str, np.ndarray]:
+        from ..viz import grid
+
+        samples = getattr(self, "_samples", None)
+        if samples is None:
+            samples = self.generate(model, self.latents(model)[: SAMPLE_GRID**2], device)
+        shown = list(samples[: SAMPLE_GRID**2])
+        # Black dividers, as the original's sample grids.
+        return {f"samples_{epoch:03d}.png": grid(shown, columns=min(SAMPLE_GRID, len(shown)), gap=2, background=0)}
+
+    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+        from .plots import gan_curves
+
+        return gan_curves(history, title=self.cfg.arch)
