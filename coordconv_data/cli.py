@@ -336,7 +336,7 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 # about a hyperparameter names its flag (--image-size sets `size`, a GAN's image side).
 HPARAM_OPTIONS = ("mul", "fs", "z_dim", "width", "size", "with_r")
 TRAIN_FIELDS = ("arch", "data", "epochs", "batch_size", "lr", "lr2", "opt", "l2", "val_fraction", "eval_samples",
-                "seed", "device", "out")
+                "interm_loss", "lr_policy", "lr_step_every", "lr_step_ratio", "lr_max_steps", "seed", "device", "out")
 
 
 class _ArchOption(click.Option):
@@ -375,7 +375,17 @@ def checkpoint_option(fn: Callable) -> Callable:
 @click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
 @click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd: momentum 0.9). [default: adam]")
 @click.option("--l2", type=float, default=None,
-              help="L2 weight decay coefficient (GANs: on the generator only). [default: per arch]")
+              help="Adds l2 * sum(w**2) of the conv and dense kernels to the loss, as the original (GANs: the "
+                   "CoordConv generator's kernels only). [default: per arch]")
+@click.option("--lr-policy", type=click.Choice(["constant", "step"]), default=None,
+              help="step: multiply the rate by --lr-step-ratio every --lr-step-every epochs, at most --lr-max-steps "
+                   "times (the original's). [default: per arch: step for the deconv baselines]")
+@click.option("--lr-step-every", type=int, default=None, help="Epochs between steps of the rate. [default: 200]")
+@click.option("--lr-step-ratio", type=float, default=None, help="Factor of each step. [default: 0.1]")
+@click.option("--lr-max-steps", type=int, default=None, help="Most steps of the rate. [default: 4]")
+@click.option("--interm-loss", type=click.Choice(["softmax", "mse", "none"]), default=None,
+              help="coordconv_rendering: a loss on its stage-1 logits against the one-hot centre (the "
+                   "original's --interm_loss). [default: softmax]")
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the train split held out to select best.pt (0: the last epoch). [default: 0.1]")
 @click.option("--eval-samples", type=int, default=None,
@@ -515,7 +525,8 @@ def models(as_json: bool) -> None:
     width = max(len(e["arch"]) for e in entries)
     for e in entries:
         hp = ", ".join(f"{k}={v}" for k, v in e["hparams"].items()) or "none"
-        click.echo(f"{e['arch']:<{width}}  {e['task']:<14} {e['dataset']:<13} {e['parameters']:>10,} params  "
+        click.echo(f"{e['arch']:<{width}}  {e['task']:<14} {e['dataset']:<13}  {e['parameters']:>10,} parameters  "
                    f"hyperparameters: {hp}")
         click.echo(f"{'':<{width}}  {e['summary']}")
-        click.echo(f"{'':<{width}}  defaults: " + ", ".join(f"{k}={v}" for k, v in e["defaults"].items()))
+        click.echo(f"{'':<{width}}  defaults: " + ", ".join(f"{k}={v}" for k, v in e["defaults"].items() if k != "hparams"))
+        click.echo(f"{'':<{width}}  from: {e['source']}")

@@ -120,7 +120,6 @@ def test_segmentation_metrics():
 
 def test_every_registered_task_is_trainable():
     assert {model_info(a).task for a in list_models()} <= set(T.TASKS)
-    assert trainable_archs() == list_models()
 
 
 # -- every arch through the engine ---------------------------------------------------------------------
@@ -239,7 +238,7 @@ def test_run_folder_and_evaluate(runner, files, tmp_path):
     assert sorted(os.listdir(run)) == ["best.pt", "config.json", "curves.png", "last.pt", "metrics.csv", "predictions.png"]
     record = json.loads((run / "config.json").read_text())
     assert record["format"] == FORMAT and record["options"]["arch"] == "coordconv_regressor"
-    assert record["options"]["lr"] == 0.001 and record["options"]["hparams"] == {"with_r": False}
+    assert record["options"]["lr"] == 0.01 and record["options"]["hparams"] == {"with_r": False}
     assert record["data"]["path"] == str(files["nsc"].resolve()) and record["data"]["kind"] == "not-so-clevr"
     assert record["versions"]["torch"] == torch.__version__
     rows = _metric_rows(run)
@@ -294,7 +293,7 @@ def test_resume_refusals(runner, files, tmp_path):
         assert_one_line_error(_run(runner, "--resume", tmp_path / "r", "--epochs", epochs), "--epochs", "2 epochs")
         assert (tmp_path / "r" / "config.json").read_text() == config
     # The same values it used are no change.
-    r = _run(runner, "--resume", tmp_path / "r", "--lr", 0.001, "--without-r", "--epochs", 3, "-q")
+    r = _run(runner, "--resume", tmp_path / "r", "--lr", 0.01, "--without-r", "--epochs", 3, "-q")
     assert r.exit_code == 0, r.output
 
 
@@ -327,16 +326,15 @@ def test_resume_from_another_folder_uses_the_recorded_file(runner, files, tmp_pa
 
 def test_nan_loss_stops_cleanly(runner, files, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_loss = T.Regression.loss
+    real_loss = T.Regression.training_loss
 
-    def loss(self, output, target):
+    def training_loss(self, output, target, x):
         calls["n"] += 1
-        value = real_loss(self, output, target)
-        return value * float("nan") if calls["n"] == 5 else value
+        objective, out = real_loss(self, output, target, x)
+        return (objective * float("nan") if calls["n"] == 3 else objective), out
 
-    monkeypatch.setattr(T.Regression, "loss", loss)
-    # 58 train samples at batch 32: 2 steps an epoch, then one batch each of val and test; call 5 is
-    # epoch 2's first step.
+    monkeypatch.setattr(T.Regression, "training_loss", training_loss)
+    # 58 train samples at batch 32: 2 steps an epoch; the third step is epoch 2's first.
     r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 3, "--out", tmp_path / "r",
              "--batch-size", 32)
     assert_one_line_error(r, "nan", "epoch 2, step 1", "last.pt holds epoch 1", "--lr")
@@ -434,6 +432,9 @@ def test_checkpoints_that_are_not_ours(runner, files, tmp_path):
     (["--arch", "clevr_gan", "--data", "{nsc}"], ("not-so-clevr", "sort-of-clevr")),
     (["--arch", "clevr_gan", "--data", "{soc}", "--val-fraction", "0.1"], ("--val-fraction", "supervised")),
     (["--arch", "coordconv_regressor", "--data", "{nsc}", "--lr2", "0.1"], ("--lr2", "GAN")),
+    (["--arch", "deconv_rendering", "--data", "{nsc}", "--interm-loss", "mse"], ("--interm-loss", "coordconv_rendering")),
+    (["--arch", "coordconv_regressor", "--data", "{nsc}", "--lr-step-every", "0"], ("--lr-step-every",)),
+    (["--arch", "coordconv_regressor", "--data", "{nsc}", "--lr-step-ratio", "2"], ("--lr-step-ratio",)),
     (["--data", "{nsc}"], ("--arch",)),
 ])
 def test_train_errors(runner, files, tmp_path, args, fragments):
@@ -453,13 +454,97 @@ def test_evaluate_errors(runner, tmp_path):
     assert_one_line_error(runner.invoke(main, ["evaluate", str(tmp_path)]), "not a run folder")
 
 
-def test_per_arch_defaults(files):
+def test_recipes_are_the_originals(files):
     nsc = str(files["nsc"])
+    cfg = resolve(TrainConfig(arch="coordconv_classification", data=nsc))
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.l2, cfg.opt, cfg.lr_policy) == (100, 16, 0.005, 0.001, "adam", "constant")
     cfg = resolve(TrainConfig(arch="coordconv_rendering", data=nsc))
-    assert (cfg.lr, cfg.l2, cfg.batch_size, cfg.opt) == (0.001, 0.0, 16, "adam")
-    cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.01, hparams={"fs": 4}))
-    assert (cfg.lr, cfg.l2, cfg.hparams) == (0.01, 0.001, {"mul": 1, "fs": 4})
-    assert defaults_for("clevr_gan")["lr2"] == 0.0005
+    assert (cfg.lr, cfg.l2, cfg.interm_loss) == (0.005, 0.001, "softmax")
+    cfg = resolve(TrainConfig(arch="deconv_classification", data=nsc, lr=0.02, hparams={"fs": 4}))
+    assert (cfg.lr, cfg.l2, cfg.hparams, cfg.epochs) == (0.02, 0.001, {"mul": 2, "fs": 4}, 1000)
+    assert (cfg.lr_policy, cfg.lr_step_every, cfg.lr_step_ratio, cfg.lr_max_steps) == ("step", 200, 0.1, 4)
+    for arch in ("conv_regressor", "conv_regressor_fc", "coordconv_regressor"):
+        cfg = resolve(TrainConfig(arch=arch, data=nsc))
+        assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.l2) == (100, 256, 0.01, 1e-5), arch
+    assert defaults_for("clevr_gan")["lr2"] == 0.0005 and defaults_for("clevr_gan")["hparams"]["z_dim"] == 256
+    from coordconv_data.train.config import recipe_source
+
+    assert all(recipe_source(a) for a in trainable_archs())
+
+
+def test_every_registered_arch_has_a_recipe():
+    assert trainable_archs() == list_models()
+
+
+def test_optimizers_use_the_original_betas(files):
+    cfg = resolve(TrainConfig(arch="coordconv_classification", data=str(files["nsc"])))
+    task = T.task_for(cfg)
+    model = task.build_model()
+    (opt,) = task.optimizers(model).values()
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["betas"] == (0.9, 0.99) and opt.defaults["weight_decay"] == 0
+
+
+def test_l2_adds_exactly_l2_sum_of_squared_kernels():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(2 * 4 * 4, 3))
+    params = T.l2_parameters(model)
+    assert [p.shape for p in params] == [model[0].weight.shape, model[4].weight.shape]
+    by_hand = 0.01 * (model[0].weight.detach().square().sum() + model[4].weight.detach().square().sum())
+    torch.testing.assert_close(T.l2_penalty(params, 0.01).detach(), by_hand)
+    # One SGD step: the penalty moves each kernel by lr * 2 * l2 * w and nothing else.
+    x = torch.randn(4, 1, 6, 6)
+    after = {}
+    for l2 in (0.0, 0.01):
+        m = __import__("copy").deepcopy(model)
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        loss = m(x).square().mean() + T.l2_penalty(T.l2_parameters(m), l2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        after[l2] = dict(m.named_parameters())
+    for name, p in model.named_parameters():
+        moved = after[0.0][name].detach() - after[0.01][name].detach()
+        expected = 0.1 * 2 * 0.01 * p.detach() if name in ("0.weight", "4.weight") else torch.zeros_like(p)
+        torch.testing.assert_close(moved, expected, atol=1e-7, rtol=1e-5)
+
+
+def test_interm_loss_reaches_the_stage_one_logits(files):
+    from coordconv_data.models import create_model
+
+    x, y = __import__("coordconv_data.datasets", fromlist=["NotSoClevr"]).NotSoClevr(files["nsc"], "train", task="rendering").encode(range(8))
+    grads = {}
+    for interm in ("none", "softmax", "mse"):
+        cfg = resolve(TrainConfig(arch="coordconv_rendering", data=str(files["nsc"]), interm_loss=interm))
+        task = T.task_for(cfg)
+        torch.manual_seed(0)
+        model = create_model("coordconv_rendering")
+        objective, _ = task.training_loss(task.training_module(model)(x), y, x)
+        objective.backward()
+        grads[interm] = sum(p.grad.norm() for p in model.locate.parameters())
+        if interm != "none":  # the added term is the original's, on the logits before the softmax
+            final, centre = model.forward_stages(x)
+            index = ((x + 1) / 2 * 63).round().long()
+            index = index[:, 1] * 64 + index[:, 0]
+            extra = objective - task.loss(final, y)
+            expected = (torch.nn.functional.cross_entropy(centre.flatten(1), index) if interm == "softmax" else
+                        (centre.flatten(1) - torch.nn.functional.one_hot(index, 4096)).square().mean())
+            torch.testing.assert_close(extra, expected)
+    assert grads["softmax"] > 100 * grads["none"] and grads["mse"] > grads["none"]
+
+
+def test_step_schedule_changes_the_rate_at_the_named_epochs(files, tmp_path, runner):
+    from coordconv_data.train.config import learning_rate
+
+    cfg = resolve(TrainConfig(arch="deconv_classification", data=str(files["nsc"])))
+    rates = [learning_rate(0.01, e, cfg) for e in (1, 200, 201, 400, 401, 801, 1000)]
+    assert rates == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001, 1e-6, 1e-6])
+    r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 5, "--lr-policy", "step",
+             "--lr-step-every", 2, "--lr-step-ratio", 0.5, "--lr-max-steps", 1, "--out", tmp_path / "r", "-q")
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        lrs = [float(row["lr"]) for row in csv.DictReader(f) if row["split"] == "train"]
+    assert lrs == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.005])
 
 
 def test_models_command(runner):

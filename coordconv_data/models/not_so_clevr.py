@@ -160,11 +160,15 @@ class CoordConvImagePainter(nn.Module):
         self.paint = nn.Sequential(*layers[:-1])
         he_normal_(self)
 
-    def forward(self, coords: Tensor) -> Tensor:
+    def forward_stages(self, coords: Tensor) -> tuple[Tensor, Tensor]:
+        """The mask logits and stage 1's logits before the softmax (what the original's
+        ``--interm_loss`` compares with the one-hot centre)."""
         centre = self.locate(coords)
-        if self.sharpen:
-            centre = torch.softmax(centre.flatten(1), dim=1).view_as(centre)
-        return self.paint(centre)
+        peak = torch.softmax(centre.flatten(1), dim=1).view_as(centre) if self.sharpen else centre
+        return self.paint(peak), centre
+
+    def forward(self, coords: Tensor) -> Tensor:
+        return self.forward_stages(coords)[0]
 
     def extra_repr(self) -> str:
         return f"sharpen={self.sharpen}"

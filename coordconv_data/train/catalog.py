@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import create_model, model_info
-from .config import defaults_for, trainable_archs
+from .config import defaults_for, recipe_source, trainable_archs
 
 __all__ = ["catalog"]
 
@@ -17,15 +17,17 @@ def catalog() -> list[dict[str, Any]]:
     out = []
     for name in trainable_archs():
         info = model_info(name)
-        model = create_model(name)
+        defaults = defaults_for(name)
+        model = create_model(name, **defaults["hparams"])
         out.append({
             "arch": name,
             "task": info.task,
             "dataset": info.dataset,
             "default_data": dataset_class(info.dataset).file_name(),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "hparams": dict(info.hparams),
-            "defaults": defaults_for(name),
+            "hparams": defaults["hparams"],
+            "defaults": defaults,
+            "source": recipe_source(name),
             "summary": info.summary,
         })
     return out

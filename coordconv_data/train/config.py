@@ -23,28 +23,63 @@ from ..store import FileSummary, StoreError, summarize
 from .errors import TrainError
 from .tasks import TASKS
 
-__all__ = ["TrainConfig", "DEFAULTS", "ARCH_DEFAULTS", "GAN_ONLY", "MAX_EVAL_SAMPLES", "resolve", "resolve_data",
-           "resume_config", "defaults_for", "pick_device", "trainable_archs"]
+__all__ = ["TrainConfig", "Recipe", "RECIPES", "MAX_EVAL_SAMPLES", "resolve", "resolve_data", "resume_config",
+           "defaults_for", "recipe_source", "learning_rate", "pick_device", "trainable_archs"]
 
-# Per-task defaults. Classification and rendering: the paper's command (-mb 16 -L 0.005, adam, l2 0.001);
-# regression: lr 1e-3 (the original's 1e-2 can stall coordconv_regressor; see its docstring);
-# GANs: the paper's command (-mb 16 -E 50 -L 0.0001 --lr2 .0005; lr is D's, lr2 G's).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "classification": dict(epochs=10, batch_size=16, lr=0.005, opt="adam", l2=0.001, val_fraction=0.1),
-    "rendering": dict(epochs=10, batch_size=16, lr=0.005, opt="adam", l2=0.001, val_fraction=0.1),
-    "regression": dict(epochs=20, batch_size=32, lr=0.001, opt="adam", l2=1e-5, val_fraction=0.1),
-    "segmentation": dict(epochs=10, batch_size=16, lr=0.001, opt="adam", l2=0.0, val_fraction=0.1),
-    "gan": dict(epochs=50, batch_size=16, lr=0.0001, lr2=0.0005, opt="adam", l2=0.0, eval_samples=1000),
+@dataclass(frozen=True)
+class Recipe:
+    """An arch's default options (model hyperparameters under ``hparams``) and where they come from."""
+
+    options: dict[str, Any]
+    source: str
+
+
+_ORIGINAL_README = "the original README's command (train.py"
+_STEP = dict(lr_policy="step", lr_step_every=200, lr_step_ratio=0.1, lr_max_steps=4)
+_DECONV = Recipe(dict(epochs=1000, batch_size=16, lr=0.01, l2=0.001, hparams=dict(mul=2, fs=3), **_STEP),
+                 "the original README's deconv command (-mb 16 -L 0.01 --l2 0.001 -mul 2 -fs 3) with the step schedule "
+                 "and -E 1000 of every deconv sweep in experiment_logs.sh (--lrpolicy step --lrstepratio 0.1 "
+                 "--lrstepevery 200 --lrmaxsteps 4)")
+_REGRESSION = Recipe(dict(epochs=100, batch_size=256, lr=0.01, l2=1e-5),
+                     "experiment_logs.sh (-E 100 -L 0.01 --l2 0.00001; minibatch: the parser's default, 256)")
+_CLEVR_GAN = Recipe(dict(epochs=50, batch_size=16, lr=0.0001, lr2=0.0005, l2=0.0, hparams=dict(z_dim=256)),
+                    "the original README's GAN command (train_gan.py -mb 16 -E 50 -L 0.0001 --lr2 .0005 --opt adam "
+                    "--z_dim 256)")
+_SIMPLE_GAN = Recipe(dict(epochs=50, batch_size=16, lr=0.0001, lr2=0.0005, l2=0.0, hparams=dict(z_dim=10)),
+                     "no command of the original was recorded: its Sort-of-Clevr GAN command's optimiser settings "
+                     "(-mb 16 -E 50 -L 0.0001 --lr2 .0005) and train_gan.py's default --z_dim 10")
+RECIPES: dict[str, Recipe] = {
+    "coordconv_classification": Recipe(dict(epochs=100, batch_size=16, lr=0.005, l2=0.001, hparams=dict(mul=1)),
+                                       "the original README's command (-mb 16 -E 100 -L 0.005 --opt adam --l2 0.001 -mul 1)"),
+    "deconv_classification": _DECONV,
+    "coordconv_rendering": Recipe(dict(epochs=100, batch_size=16, lr=0.005, l2=0.001, interm_loss="softmax",
+                                       hparams=dict(mul=1)),
+                                  "the original README's command (-mb 16 -E 100 -L 0.005 --opt adam --l2 0.001 -mul 1); "
+                                  "--interm-loss softmax is our choice of the original's -interm options (without it "
+                                  "stage 1 never locates the centre)"),
+    "deconv_rendering": _DECONV,
+    "conv_regressor": _REGRESSION,
+    "conv_regressor_fc": _REGRESSION,
+    "coordconv_regressor": Recipe(dict(epochs=100, batch_size=256, lr=0.01, l2=1e-5),
+                                  "experiment_logs.sh (--epochs 100 --lr 0.01 --l2 0.00001; minibatch 256, the "
+                                  "parser's default)"),
+    "fcn_vgg9": Recipe(dict(epochs=2, batch_size=16, lr=0.001, l2=0.0),
+                       "the custom-conv2d study (2 epochs); batch 16 and Adam lr 0.001 are ours (not recorded)"),
+    "simple_gan": _SIMPLE_GAN, "simple_coordconv_in_g": _SIMPLE_GAN, "simple_coordconv_in_gd": _SIMPLE_GAN,
+    "clevr_gan": _CLEVR_GAN, "clevr_coordconv_in_g": _CLEVR_GAN, "clevr_coordconv_in_gd": _CLEVR_GAN,
 }
-# Per-arch overrides, each from a measured run (README): coordconv_rendering's softmax "sharpen" stage
-# stalled at IoU 0 for 3 epochs with lr 0.005 / l2 0.001 and reached 0.81 with lr 0.001 / no l2.
-ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "coordconv_rendering": dict(lr=0.001, l2=0.0),
-}
-GAN_ONLY = ("lr2", "eval_samples")  # options only GAN training takes
-NOT_GAN = ("val_fraction",)  # GANs select on their samples' score, not on held-out data
+RECIPES["fcn_vgg9_coordbias"] = RECIPES["fcn_vgg9_coordconv"] = RECIPES["fcn_vgg9"]
+# Every arch: Adam with the original's betas (0.9, 0.99) (util.py), a constant rate unless the recipe
+# steps it; supervised archs select best.pt on a tenth of the train split (ours: the original had no
+# validation split).
+BASE = dict(opt="adam", lr_policy="constant", lr_step_every=200, lr_step_ratio=0.1, lr_max_steps=4)
+SUPERVISED = dict(val_fraction=0.1)
+GAN_BASE = dict(eval_samples=1000)
 MAX_EVAL_SAMPLES = 50000  # generated images are kept in memory as uint8
 RESUMABLE = ("epochs", "device")  # the options a resumed run may change
+INTERM_LOSSES = ("softmax", "mse", "none")
+TAKEN_BY = {"lr2": "GAN archs", "eval_samples": "GAN archs", "val_fraction": "supervised archs",
+            "interm_loss": "coordconv_rendering"}  # options only some archs take
 
 
 @dataclass
@@ -65,6 +100,11 @@ class TrainConfig:
     l2: float | None = None
     eval_samples: int | None = None  # GANs: generated images scored after every epoch
     val_fraction: float | None = None  # share of the train split held out to select best.pt
+    interm_loss: str | None = None  # coordconv_rendering: softmax, mse or none on the stage-1 logits
+    lr_policy: str | None = None  # constant, or step: lr * lr_step_ratio every lr_step_every epochs
+    lr_step_every: int | None = None
+    lr_step_ratio: float | None = None
+    lr_max_steps: int | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
@@ -88,13 +128,31 @@ class TrainConfig:
 
 
 def trainable_archs() -> list[str]:
-    return [name for name in list_models() if model_info(name).task in TASKS]
+    """Registered archs the trainer has a task and a recipe for."""
+    return [name for name in list_models() if model_info(name).task in TASKS and name in RECIPES]
 
 
 def defaults_for(arch: str) -> dict[str, Any]:
-    """The option defaults of an arch (its task's, then its own overrides)."""
+    """The default options of an arch (model hyperparameters under ``hparams``); an option an arch has
+    no default for is one it does not take (``lr2`` for a supervised arch, ``interm_loss`` for most)."""
     info = model_info(arch)
-    return {**DEFAULTS[info.task], **ARCH_DEFAULTS.get(arch, {})}
+    recipe = RECIPES[arch].options
+    base = {**BASE, **(GAN_BASE if info.task == "gan" else SUPERVISED)}
+    return {**base, **{k: v for k, v in recipe.items() if k != "hparams"},
+            "hparams": {**info.hparams, **recipe.get("hparams", {})}}
+
+
+def recipe_source(arch: str) -> str:
+    return RECIPES[arch].source
+
+
+def learning_rate(base: float, epoch: int, cfg: "TrainConfig") -> float:
+    """The rate of 1-based ``epoch``: ``base`` for a constant policy; for the step policy the original's
+    ``LRPolicyStep``: times ``lr_step_ratio`` after every ``lr_step_every`` epochs, at most ``lr_max_steps`` times."""
+    if cfg.lr_policy != "step":
+        return base
+    steps = min(cfg.lr_max_steps, (epoch - 1) // cfg.lr_step_every)
+    return base * cfg.lr_step_ratio ** steps
 
 
 def pick_device(name: str) -> torch.device:
@@ -121,14 +179,15 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise InvalidParameter("arch", f"unknown arch {cfg.arch!r}; choose one of: {', '.join(trainable_archs())}") from None
     if info.task not in TASKS:
         raise InvalidParameter("arch", f"{cfg.arch} is a {info.task} model; train handles {', '.join(TASKS)} models")
+    if cfg.arch not in RECIPES:
+        raise InvalidParameter("arch", f"{cfg.arch} has no training recipe; choose one of: {', '.join(trainable_archs())}")
     defaults = defaults_for(cfg.arch)
-    for key in GAN_ONLY + NOT_GAN:
-        if getattr(cfg, key) is not None and key not in defaults:
-            kind = "GAN" if key in GAN_ONLY else "supervised"
-            raise InvalidParameter(key, f"only {kind} archs take {key}; {cfg.arch} is a {info.task} model")
+    for f in fields(TrainConfig):
+        if f.name in TAKEN_BY and getattr(cfg, f.name) is not None and f.name not in defaults:
+            raise InvalidParameter(f.name, f"{cfg.arch} does not take {f.name} ({TAKEN_BY[f.name]} take it)")
     out = replace(cfg, hparams=dict(cfg.hparams))
     for key, value in defaults.items():
-        if getattr(out, key) is None:
+        if key != "hparams" and getattr(out, key) is None:
             setattr(out, key, value)
     if out.opt not in ("adam", "sgd"):
         raise InvalidParameter("opt", f"opt must be adam or sgd, got {out.opt!r}")
@@ -146,13 +205,24 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
                                                f"got {out.eval_samples}")
     if out.val_fraction is not None and not 0 <= out.val_fraction < 1:
         raise InvalidParameter("val_fraction", f"val_fraction must be in [0, 1), got {out.val_fraction}")
+    if out.interm_loss is not None and out.interm_loss not in INTERM_LOSSES:
+        raise InvalidParameter("interm_loss", f"interm_loss must be one of {', '.join(INTERM_LOSSES)}, got {out.interm_loss!r}")
+    if out.lr_policy not in ("constant", "step"):
+        raise InvalidParameter("lr_policy", f"lr_policy must be constant or step, got {out.lr_policy!r}")
+    for key in ("lr_step_every", "lr_max_steps"):
+        value = getattr(out, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "lr_step_every" else 0):
+            raise InvalidParameter(key, f"{key} must be a whole number of at least {1 if key == 'lr_step_every' else 0}, "
+                                        f"got {value!r}")
+    if not (isinstance(out.lr_step_ratio, (int, float)) and 0 < out.lr_step_ratio <= 1):
+        raise InvalidParameter("lr_step_ratio", f"lr_step_ratio must be in (0, 1], got {out.lr_step_ratio}")
     if isinstance(out.seed, bool) or not isinstance(out.seed, int) or not 0 <= out.seed < 2**63:
         raise InvalidParameter("seed", f"seed must be a whole number in 0..2**63-1, got {out.seed!r}")
     unknown = [k for k in out.hparams if k not in info.hparams]
     if unknown:
         takes = ", ".join(info.hparams) or "none"
         raise InvalidParameter(unknown[0], f"{cfg.arch} does not take {unknown[0]} (its hyperparameters: {takes})")
-    out.hparams = {**info.hparams, **out.hparams}
+    out.hparams = {**defaults["hparams"], **out.hparams}
     try:  # the builder checks the values (e.g. fs, z_dim); building a model is cheap next to training it
         create_model(cfg.arch, **out.hparams)
     except HyperparameterError as e:

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import __version__
 from ..datasets import VAL_SEED
 from ..errors import InvalidParameter
-from .config import TrainConfig, resolve, resolve_data, resume_config
+from .config import TrainConfig, learning_rate, resolve, resolve_data, resume_config
 from .distributed import Dist, setup
 from .errors import TrainError
 from .run import RunDir, check_fingerprint, data_fingerprint, load_checkpoint
@@ -161,9 +161,13 @@ def fit(cfg: TrainConfig, run: RunDir | None, dist: Dist, *, checkpoint: dict[st
     select_last = task.selects_on == "val" and "val" not in data
     train_seconds = sum(r.get("seconds", 0.0) for r in history if r["split"] == "train")
     t_start = time.perf_counter()
+    base_rates = task.base_rates()
     for epoch in range(start + 1, cfg.epochs + 1):
         sampler.set_epoch(epoch - 1)
         torch.manual_seed(_stream_seed(cfg.seed, dist.rank, epoch))
+        for name, opt in optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(base_rates[name], epoch, cfg)
         t0 = time.perf_counter()
         acc = None
         with _bar(progress if dist.main else None, len(loader), f"epoch {epoch}/{cfg.epochs}") as advance:
@@ -178,7 +182,9 @@ def fit(cfg: TrainConfig, run: RunDir | None, dist: Dist, *, checkpoint: dict[st
                 advance(1)
         seconds = time.perf_counter() - t0
         train_seconds += seconds
-        rows = [{"epoch": epoch, "split": "train", **task.train_row(dist.all_reduce_stats(acc)), "seconds": seconds}]
+        rate = next(iter(optimizers.values())).param_groups[0]["lr"]
+        rows = [{"epoch": epoch, "split": "train", **task.train_row(dist.all_reduce_stats(acc)), "lr": rate,
+                 "seconds": seconds}]
         rows += [{"epoch": epoch, **r} for r in task.evaluate(model, data, device, dist)]
         history += rows
         value = task.selection_value(rows)

@@ -52,10 +52,41 @@ def task_for(cfg: Any) -> "Task":
     return cls(cfg, info)
 
 
+ADAM_BETAS = (0.9, 0.99)  # the original's --beta1/--beta2 defaults (util.py), for every task
+
+
+def make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+    """Adam with the original's betas, or SGD with momentum 0.9 (the original's --mom default)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=ADAM_BETAS)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
 def add_stats(a: Stats | None, b: Stats) -> Stats:
     if a is None:
         return {k: v.detach().double().cpu().clone() for k, v in b.items()}
     return {k: a[k] + b[k].detach().double().cpu() for k in a}
+
+
+def l2_parameters(model: nn.Module) -> list[Tensor]:
+    """The tensors ``--l2`` penalises: what the model says the original regularised
+    (``model.l2_parameters()``), else the kernel of every convolution and dense layer, never a bias
+    or a BatchNorm parameter (the original's ``kernel_regularizer``)."""
+    own = getattr(model, "l2_parameters", None)
+    if own is not None:
+        return list(own())
+    from torch.nn.modules.conv import _ConvNd
+
+    from ..models import TiledCoordConv2d
+
+    return [m.weight for m in model.modules() if isinstance(m, (_ConvNd, nn.Linear, TiledCoordConv2d))]
+
+
+def l2_penalty(params: list[Tensor], l2: float) -> Tensor | float:
+    """``l2 * sum(w ** 2)`` over ``params``, as the original's ``l2reg`` added to the loss (gradient ``2 * l2 * w``)."""
+    if not l2 or not params:
+        return 0.0
+    return l2 * sum(p.square().sum() for p in params)
 
 
 def _to(obj: Any, device: torch.device) -> Any:
@@ -107,8 +138,12 @@ class Task:
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
-    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> Any:
+    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
         """What :meth:`train_step` runs; ``wrap`` makes a module data-parallel (identity in one process)."""
+        raise NotImplementedError
+
+    def base_rates(self) -> dict[str, float]:
+        """Each optimizer's learning rate before the schedule."""
         raise NotImplementedError
 
     # -- one epoch -------------------------------------------------------------------------------
@@ -189,13 +224,21 @@ class SupervisedTask(Task):
         val_partition(summary.lengths["train"], self.cfg.val_fraction)  # leaves samples to train on
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
-        cfg = self.cfg
-        if cfg.opt == "adam":
-            return {"model": torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.l2)}
-        return {"model": torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.l2)}
+        return {"model": make_optimizer(self.cfg.opt, model.parameters(), self.cfg.lr)}
 
-    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
-        return wrap(model)
+    def base_rates(self) -> dict[str, float]:
+        return {"model": self.cfg.lr}
+
+    def training_module(self, model: nn.Module) -> nn.Module:
+        """What the training step runs (the model; a task may ask for more outputs of it)."""
+        return model
+
+    def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
+        return {"net": wrap(self.training_module(model)), "l2": l2_parameters(model)}
+
+    def training_loss(self, output: Any, target: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The objective of a batch (before ``--l2``) and the model's output to measure."""
+        return self.loss(output, target), output
 
     # The task's own pieces.
     def loss(self, output: Tensor, target: Any) -> Tensor:
@@ -220,15 +263,17 @@ class SupervisedTask(Task):
                    device: torch.device) -> tuple[Tensor, Stats]:
         x, y = _to(batch[0], device), _to(batch[1], device)
         opt = optimizers["model"]
-        output = nets(x)
-        loss = self.loss(output, y)
+        objective, output = self.training_loss(nets["net"](x), y, x)
+        total = objective + l2_penalty(nets["l2"], self.cfg.l2)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         opt.step()
         with torch.no_grad():
-            s = self.stats(output.detach(), y)
+            output = output.detach()
+            s = self.stats(output, y)
+            loss = self.loss(output, y)  # the data loss, as evaluation measures it
         n = torch.tensor(float(len(x)), dtype=torch.float64)
-        return loss, {"n": n, "loss_sum": loss.detach().double().cpu() * n, **s}
+        return total, {"n": n, "loss_sum": loss.double().cpu() * n, **s}
 
     def metrics(self, stats: Stats) -> dict[str, float]:
         n = float(stats["n"])
@@ -263,7 +308,7 @@ class SupervisedTask(Task):
                 for split in ("val", "test") if split in data]
 
     def columns(self) -> list[str]:
-        return ["epoch", "split", "loss", *self.metric_columns(), "seconds"]
+        return ["epoch", "split", "loss", *self.metric_columns(), "lr", "seconds"]
 
     def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
         p = self.primary
@@ -289,6 +334,17 @@ class SupervisedTask(Task):
         return {"predictions.png": grid(tiles, columns=columns)}
 
 
+
+
+class _Stages(nn.Module):
+    """A model with ``forward_stages`` (the CoordConv renderer), as its training step runs it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.forward_stages(x)
 
 
 @register_task
@@ -338,6 +394,28 @@ class Rendering(SupervisedTask):
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(output, target)
+
+    def training_module(self, model: nn.Module) -> nn.Module:
+        if self.cfg.interm_loss in (None, "none"):
+            return model
+        return _Stages(model)
+
+    def training_loss(self, output: Any, target: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        if not isinstance(output, tuple):
+            return self.loss(output, target), output
+        final, centre = output
+        return self.loss(final, target) + self.interm_loss(centre, x), final
+
+    def interm_loss(self, centre: Tensor, x: Tensor) -> Tensor:
+        """The original's ``--interm_loss`` on stage 1's logits against the one-hot centre: ``softmax``
+        (cross-entropy over the pixels) or ``mse`` (mean squared difference over every pixel)."""
+        size = centre.shape[-1]
+        loc = ((x + 1) / 2 * (size - 1)).round().long()
+        index = loc[:, 1] * size + loc[:, 0]
+        flat = centre.flatten(1)
+        if self.cfg.interm_loss == "softmax":
+            return F.cross_entropy(flat, index)
+        return (flat - F.one_hot(index, flat.shape[1]).to(flat.dtype)).square().mean()
 
     def stats(self, output: Tensor, target: Tensor) -> Stats:
         pred, tgt = output > 0, target > 0.5
@@ -461,7 +539,7 @@ class Segmentation(SupervisedTask):
 # GANs
 
 
-ADAM_BETAS = (0.9, 0.99)  # the original's --beta1/--beta2 defaults
+
 G_STEPS = 2  # generator steps per discriminator step, as train_gan.py
 SAMPLE_GRID = 10  # samples_<epoch>.png: the first 10 x 10 fixed latents
 GEN_BATCH = 100  # images per generator call when sampling (the original sampled in hundreds too)
@@ -508,12 +586,13 @@ class _JudgePair(nn.Module):
         return self.discriminator(real), self.discriminator(fake)
 
 
-def gan_iteration(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], real: Tensor, z: Tensor,
-                  g_steps: int = G_STEPS) -> dict[str, Tensor]:
+def gan_iteration(nets: dict[str, Any], optimizers: dict[str, torch.optim.Optimizer], real: Tensor, z: Tensor,
+                  g_steps: int = G_STEPS, l2: float = 0.0) -> dict[str, Tensor]:
     """One discriminator step and ``g_steps`` generator steps on the same ``z`` (train_gan.py).
 
     ``nets`` are :meth:`GAN.networks`: the pair, the discriminator on real and fake batches
     (``judge``) and the generator as D sees it (``fakes``), each data-parallel under torchrun.
+    ``l2`` adds ``l2 * sum(w ** 2)`` of ``nets["l2"]`` to the generator's loss (not to the losses returned).
     ``d_real`` / ``d_fake`` are the discriminator's mean probability of "real" on the real and the
     fake batch at its step (0.5 / 0.5 is the equilibrium; 1 / 0 a discriminator that wins).
     """
@@ -532,7 +611,7 @@ def gan_iteration(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.
         for _ in range(g_steps):
             g_loss = _bce(disc(nets["fakes"](z)), 1.0)
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            (g_loss + l2_penalty(nets.get("l2", []), l2)).backward()
             opt_g.step()
             g_losses.append(g_loss.detach())
     finally:
@@ -598,22 +677,23 @@ class GAN(Task):
                              "its score would not mean anything")
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
-        cfg = self.cfg
-        d, g = model.discriminator.parameters(), model.generator.parameters()
-        if cfg.opt == "adam":
-            return {"discriminator": torch.optim.Adam(d, lr=cfg.lr, betas=ADAM_BETAS),
-                    "generator": torch.optim.Adam(g, lr=cfg.lr2, betas=ADAM_BETAS, weight_decay=cfg.l2)}
-        return {"discriminator": torch.optim.SGD(d, lr=cfg.lr, momentum=0.9),
-                "generator": torch.optim.SGD(g, lr=cfg.lr2, momentum=0.9, weight_decay=cfg.l2)}
+        return {"discriminator": make_optimizer(self.cfg.opt, model.discriminator.parameters(), self.cfg.lr),
+                "generator": make_optimizer(self.cfg.opt, model.generator.parameters(), self.cfg.lr2)}
+
+    def base_rates(self) -> dict[str, float]:
+        return {"discriminator": self.cfg.lr, "generator": self.cfg.lr2}
 
     def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
-        return {"pair": model, "judge": wrap(_JudgePair(model.discriminator)), "fakes": wrap(_Fakes(model))}
+        # --l2: the original regularised the CoordConv generator's kernels only (GANPair.l2_parameters).
+        own = getattr(model, "l2_parameters", None)
+        l2 = list(own()) if own is not None else l2_parameters(model.generator)
+        return {"pair": model, "judge": wrap(_JudgePair(model.discriminator)), "fakes": wrap(_Fakes(model)), "l2": l2}
 
     def train_step(self, nets: dict[str, Any], batch: Any, optimizers: dict[str, torch.optim.Optimizer],
                    device: torch.device) -> tuple[Tensor, Stats]:
         real = _to(batch[0], device)
         z = nets["pair"].sample_noise(real.shape[0], device=device)
-        losses = gan_iteration(nets, optimizers, real, z)
+        losses = gan_iteration(nets, optimizers, real, z, l2=self.cfg.l2)
         stats = {k: v.double().cpu() for k, v in losses.items()}
         stats["iterations"] = torch.ones((), dtype=torch.float64)
         return losses["d_loss"] + losses["g_loss"], stats
