@@ -530,3 +530,42 @@ def models(as_json: bool) -> None:
         click.echo(f"{'':<{width}}  {e['summary']}")
         click.echo(f"{'':<{width}}  defaults: " + ", ".join(f"{k}={v}" for k, v in e["defaults"].items() if k != "hparams"))
         click.echo(f"{'':<{width}}  from: {e['source']}")
+
+
+REPRODUCE_BUDGETS = ("quick", "paper", "tiny")  # coordconv_data.train.reproduce.BUDGETS (a test checks)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--budget", type=click.Choice(REPRODUCE_BUDGETS), default="quick", show_default=True,
+              help="quick: the whole set in about 90 minutes on 2 CPU cores; paper: the original's recipes at "
+                   "the original's scale (a GPU's work); tiny: seconds, to check the machinery.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce"), show_default=True,
+              help="Folder for data, run folders and report.md; a finished run there is reused.")
+@click.option("--list", "show", is_flag=True, help="List the experiments and their estimated time, run nothing.")
+@quiet_option
+@domain_errors
+def reproduce(names: tuple[str, ...], budget: str, out: Path, show: bool, quiet: bool) -> None:
+    """Run the paper's comparisons (or the NAMES given) with the engine and write OUT/report.md.
+
+    Classification, regression and rendering on both splits (CoordConv against deconvolution and
+    plain convolution), the Lanes study (plain, coordinate-bias and CoordConv FCNs), and the GANs
+    (one grey square; Sort-of-Clevr). Each figure is the epoch selected on validation (GANs: on
+    their samples), reported on test, beside the paper's figure and the recipe it came from. An
+    interrupted reproduce continues: finished runs are reused, unfinished ones resumed.
+    """
+    from .train.reproduce import listing
+    from .train.reproduce import reproduce as run_all
+
+    if show:
+        for e in listing(budget):
+            wanted = not names or e["name"] in names
+            if not wanted:
+                continue
+            est = f"~{e['estimate_s'] / 60:.0f} min on 2 CPU cores" if e["estimate_s"] else "no estimate (a GPU's work)"
+            click.echo(f"{e['name']:<16} {est:<28} {e['title']} [{', '.join(e['runs'])}]")
+        return
+    log = None if quiet else (lambda line: click.echo(line, err=True))
+    report = run_all(list(names), budget, out, log=log, progress=lambda total, label: progress(total, label, quiet))
+    if not quiet:
+        click.echo(f"wrote {report}")
