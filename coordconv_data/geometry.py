@@ -1,10 +1,20 @@
-"""A geometry score for Sort-of-Clevr images: are the expected objects there, one per colour, each a
-clean square or circle of the right size, with nothing else on the canvas?
+"""A geometry score for generated scenes: are the expected objects there, one per colour, each a
+clean shape of the right size, with nothing else on the canvas?
 
-Meant for images a GAN generates (scored every epoch) and for held-out real images, which give the
-ceiling: the rules below are exact for the generator's drawing, so real images score
-``geometry == 1.0`` and every detected centre and shape equals the recorded one. No torch here: the
-trainer converts its tensors to ``uint8`` RGB arrays and calls :func:`score_images`.
+Two kinds of scene, one machinery (a :class:`SceneSpec` says which):
+
+* **Sort-of-Clevr** (:meth:`SceneSpec.from_spec`): objects of distinct colours, each a filled square
+  of side ``2r + 1`` or a filled circle of radius ``r``, on a white (or other) background.
+* **Not-so-Clevr** (:meth:`SceneSpec.not_so_clevr`): one grey or white 9x9 square on black, the square
+  shape only; the images the simple GANs learn. A native file's square is white (255), the original
+  layout's grey (128, as the original script painted it).
+
+:meth:`SceneSpec.from_file` reads the scene of either kind of file. Real images score
+``geometry == 1.0`` and every detected centre and shape equals the recorded one: the rules below
+are exact for the generators' drawing. Meant for images a GAN generates (scored every epoch) and for
+held-out real images, which give the ceiling. No torch here: the trainer converts its generator's
+float output with :func:`to_uint8` (the inverse of the scaling it gave the real images) and calls
+:func:`score_images`, which takes ``(N, H, W, 3)`` RGB or ``(N, H, W, 1)`` grey ``uint8`` images.
 
 The rules, with the thresholds of :class:`Rules` (defaults are the module constants):
 
@@ -18,14 +28,18 @@ The rules, with the thresholds of :class:`Rules` (defaults are the module consta
    is one lookup in a 2**24-entry table per pixel, built once per set of colours (about 0.2 s, 16 MiB,
    the last 4 cached), so its cost does not grow with the number of colours.
 2. **Components.** Per colour, 8-connected components of its pixels. Components of fewer than
-   ``min_object`` (default :data:`MIN_OBJECT` = 0.25) times the area of the circle of the spec's
-   radius are *specks* (317 px circle: 80 px at least to be an object); larger ones are *objects*.
+   ``min_object`` (default :data:`MIN_OBJECT` = 0.25) times the *reference area* (the area of the
+   smallest shape the scene allows: the circle of the spec's radius for Sort-of-Clevr, 317 px at
+   r = 10, so 80 px at least to be an object; the 81 px square for Not-so-Clevr, 21 px) are
+   *specks*; larger ones are *objects*.
    A quarter circle is far bigger than noise but far smaller than any real object, even one partly
    covered by a later object (the generator keeps every centre visible, so at most a corner goes).
 3. **Count.** Exactly one object per expected colour: none means *missing*, two or more *extra*.
-4. **Shape and size.** The square and the circle of the spec's radius (the generator's own
+4. **Shape and size.** The scene's shapes (square and circle, or the square only) of the spec's
+   radius (the generator's own
    :func:`~coordconv_data.generate.sort_of_clevr.shape_template`, so they equal the drawn shapes
-   pixel for pixel) are tried at every integer centre within ``search`` (default :data:`SEARCH` = 2)
+   pixel for pixel; a Not-so-Clevr square of side 9 is the template of radius 4, the same
+   ``cv2.rectangle`` pixels the box filter renders) are tried at every integer centre within ``search`` (default :data:`SEARCH` = 2)
    px of the component's bounding-box centre (rounded down). The score of a placement is the IoU of
    template and component, where template pixels that belong to *other* objects (any colour) are
    left out of the union: a later-drawn object may cover part of an earlier one, and the earlier
@@ -40,12 +54,15 @@ The rules, with the thresholds of :class:`Rules` (defaults are the module consta
    axes (bilinear) at least 0.97, by half a pixel 0.90-0.91 (99% of images still ok). 206 of
    those 2000 images have overlapping objects, all fit 1.0. :data:`MIN_IOU` = 0.9 sits between
    the best wrong size (0.86) and soft edges up to sigma 1 (0.92): a generator is allowed blur and
-   sub-pixel positions, not a wrong shape or size.
+   sub-pixel positions, not a wrong shape or size. For the 9x9 square alone: a 7x7 square fits
+   49/81 = 0.60, an 11x11 one 81/121 = 0.67, the radius-4 circle 0.60 (square only: no circle
+   template to match it).
 5. **Stray pixels.** Unclear pixels plus speck pixels, except unclear pixels within 1 px (8-neighbour)
    of an object: a generated object's anti-aliased rim is allowed, stains elsewhere are not.
 6. **Verdict.** An image is ok iff no colour is missing or extra, every object is well-formed, and
-   it has at most ``stray`` (default :data:`STRAY` = 0.05) times the circle's area of stray pixels
-   (15 px at r = 10): a few stray pixels are noise, a circle's twentieth is a visible stain.
+   it has at most ``stray`` (default :data:`STRAY` = 0.05) times the reference area of stray pixels
+   (15 px at r = 10; 4 px for the 9x9 square): a few stray pixels are noise, a twentieth of the
+   object is a visible stain.
 7. **Positions.** ``position_tv`` is the total-variation distance ``0.5 * sum |p - q|`` between the
    ``bins x bins`` histograms over the canvas (cells of ``size / bins`` px) of the centres of all
    found objects (all colours pooled, clipped to the canvas) and of the reference centres, each
@@ -55,9 +72,9 @@ The rules, with the thresholds of :class:`Rules` (defaults are the module consta
    bins, and 300 images with every object in the left half about 0.5.
 
 The analysis is vectorised over the batch (no per-image Python loop; :func:`inspect_images` only
-wraps its results in objects per image): :func:`score_images` takes 0.19 s for 1000 images of
-64x64 on one core, after a first call of about 0.2 s that builds the colour table
-(``benchmarks/bench_geometry.py``).
+wraps its results in objects per image): :func:`score_images` takes 0.19 s for 1000 Sort-of-Clevr
+images of 64x64 on one core and about 0.1 s for 1000 grey Not-so-Clevr images, after a first call
+of 0.1-0.2 s that builds the colour table (``benchmarks/bench_geometry.py``).
 """
 
 from __future__ import annotations
@@ -72,24 +89,31 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from .generate.not_so_clevr import ORIGINAL_GRAY
 from .generate.sort_of_clevr import CIRCLE, SHAPES, SQUARE, SortOfClevrSpec, shape_template
-from .store import StoreError, read_split, summarize
+from .store import FileSummary, StoreError, read_split, summarize
 
 TOLERANCE = 0.35  # of the smallest distance between two of {background, colours}
-MIN_OBJECT = 0.25  # of the circle's area: smaller components are specks
+MIN_OBJECT = 0.25  # of the reference area (smallest allowed shape): smaller components are specks
 MIN_IOU = 0.9  # least template fit of a well-formed object
-STRAY = 0.05  # of the circle's area: most stray pixels an ok image may have
+STRAY = 0.05  # of the reference area: most stray pixels an ok image may have
 SEARCH = 2  # px around the bounding-box centre where template centres are tried
 CHUNK = 1024  # images analysed together: bounds memory (about 40 MiB at 64x64)
 
 UNCLEAR = 255  # pixel label of a pixel near no colour (background is 0, colour k is k + 1)
 
+NATIVE_SQUARE_VALUE = 255  # a native Not-so-Clevr file's square (0/1 mask * 255)
+SCENE_KINDS = ("sort-of-clevr", "not-so-clevr")  # the dataset kinds a scene can be read from
+
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """What a Sort-of-Clevr image should show: the canvas, the objects' radius, and the colours.
+    """What an image should show: the canvas, the objects' radius, the colours, the allowed shapes.
 
-    ``colors[k]`` is object ``k``'s RGB colour (one object per colour expected), ``names[k]`` its name.
+    ``colors[k]`` is object ``k``'s RGB colour (one object per colour expected), ``names[k]`` its
+    name; ``shapes`` the shape names (of :data:`~coordconv_data.generate.sort_of_clevr.SHAPES`) an
+    object may have, each of side ``2 * radius + 1``. Build one with :meth:`from_spec` (a Sort-of-Clevr
+    generator spec), :meth:`not_so_clevr` or :meth:`from_file` (either kind of file).
     """
 
     size: int
@@ -97,11 +121,16 @@ class SceneSpec:
     background: tuple[int, int, int]
     colors: tuple[tuple[int, int, int], ...]
     names: tuple[str, ...]
+    shapes: tuple[str, ...] = SHAPES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "background", _rgb(self.background, "background"))
         object.__setattr__(self, "colors", tuple(_rgb(c, "colour") for c in self.colors))
         object.__setattr__(self, "names", tuple(str(n) for n in self.names))
+        shapes = (self.shapes,) if isinstance(self.shapes, str) else tuple(self.shapes)
+        if not shapes or len(set(shapes)) != len(shapes) or not set(shapes) <= set(SHAPES):
+            raise ValueError(f"shapes must be one or more of {', '.join(SHAPES)} without repeats, got {shapes}")
+        object.__setattr__(self, "shapes", tuple(sh for sh in SHAPES if sh in shapes))  # canonical order
         if self.size < 1 or self.radius < 0 or 2 * self.radius + 1 > self.size:
             raise ValueError(f"size {self.size} and radius {self.radius} do not make a canvas that holds an object")
         if not self.colors or len(self.names) != len(self.colors):
@@ -111,21 +140,56 @@ class SceneSpec:
         if len(set(every)) != len(every):
             raise ValueError("background and object colours must all differ")
 
+    @property
+    def shape_ids(self) -> tuple[int, ...]:
+        """Indices of :attr:`shapes` in :data:`~coordconv_data.generate.sort_of_clevr.SHAPES`."""
+        return tuple(SHAPES.index(sh) for sh in self.shapes)
+
+    @property
+    def reference_area(self) -> int:
+        """Pixels of the smallest allowed shape: the unit of the speck and stray thresholds."""
+        return min(int(shape_template(t, self.radius).sum()) for t in self.shape_ids)
+
     @classmethod
     def from_spec(cls, spec: SortOfClevrSpec) -> "SceneSpec":
-        """The scene a generator spec draws."""
+        """The scene a Sort-of-Clevr generator spec draws."""
         palette = spec.palette()
         return cls(size=spec.size, radius=spec.radius, background=spec.background,
                    colors=tuple(rgb for _, rgb in palette), names=tuple(name for name, _ in palette))
 
     @classmethod
+    def not_so_clevr(cls, size: int = 64, square: int = 9, value: int = NATIVE_SQUARE_VALUE) -> "SceneSpec":
+        """One filled ``square x square`` square of grey level ``value`` on black, the square shape only.
+
+        ``value`` is the square's pixel value in the images to score: 255 in a native file, 128 in
+        the original layout (and in images a generator trained on the original's ``imagegray / 255``
+        makes, converted back with ``to_uint8(x, (0, 1))``).
+        """
+        if isinstance(square, bool) or not isinstance(square, (int, np.integer)) or square < 1 or square % 2 == 0:
+            raise ValueError(f"square must be an odd positive side in pixels, got {square!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 255:
+            raise ValueError(f"value must be a grey level in 1..255 (0 is the background), got {value!r}")
+        v = int(value)
+        return cls(size=int(size), radius=int(square) // 2, background=(0, 0, 0), colors=((v, v, v),),
+                   names=("white" if v == 255 else "gray",), shapes=(SHAPES[SQUARE],))
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike) -> "SceneSpec":
-        """The scene of a Sort-of-Clevr file, from its attributes.
+        """The scene of a Sort-of-Clevr or Not-so-Clevr file, from its attributes.
+
+        A Not-so-Clevr file's square is white (255) in the native layout and grey (128) in the
+        original layout; a file of the original script, which has no attributes, is the paper's
+        64x64 canvas with a 9x9 square.
 
         Raises :class:`~coordconv_data.store.StoreError` (one line) for a file that is missing, of
-        another kind, or without the attributes (a file of the original script has none).
+        another kind, or (Sort-of-Clevr) without the attributes (a file of the original script has none).
         """
-        summary = summarize(path, "sort-of-clevr")
+        summary = summarize(path)
+        if summary.kind == "not-so-clevr":
+            return cls._not_so_clevr_file(summary)
+        if summary.kind != "sort-of-clevr":
+            raise StoreError(f"{summary.path} holds {summary.kind} data; the geometry score knows "
+                             f"{' and '.join(SCENE_KINDS)} scenes")
         attrs = summary.attrs
         for name in ("canvas_size", "object_size", "background", "palette"):
             if name not in attrs:
@@ -140,6 +204,16 @@ class SceneSpec:
         except (ValueError, TypeError, KeyError) as e:
             raise StoreError(f"{summary.path}: attributes do not describe a scene ({e})") from None
 
+    @classmethod
+    def _not_so_clevr_file(cls, summary: FileSummary) -> "SceneSpec":
+        attrs = summary.attrs
+        value = ORIGINAL_GRAY if summary.layout == "original" else NATIVE_SQUARE_VALUE
+        try:
+            return cls.not_so_clevr(size=int(attrs.get("canvas_size", 64)), square=int(attrs.get("square_size", 9)),
+                                    value=value)
+        except (ValueError, TypeError) as e:
+            raise StoreError(f"{summary.path}: attributes do not describe a scene ({e})") from None
+
 
 def _rgb(value: Sequence[int], what: str) -> tuple[int, int, int]:
     rgb = tuple(int(v) for v in value)
@@ -150,8 +224,8 @@ def _rgb(value: Sequence[int], what: str) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class Rules:
-    """The thresholds of the rules in the module docstring (fractions of the circle's area where
-    an area is meant, so that they scale with the object size)."""
+    """The thresholds of the rules in the module docstring (fractions of the scene's reference area,
+    :attr:`SceneSpec.reference_area`, where an area is meant, so that they scale with the object size)."""
 
     tolerance: float = TOLERANCE
     min_object: float = MIN_OBJECT
@@ -224,8 +298,8 @@ class GeometryScore:
 
 def _limits(spec: SceneSpec, rules: Rules) -> tuple[int, int]:
     """(least object area, most stray pixels) in pixels."""
-    circle = int(shape_template(CIRCLE, spec.radius).sum())
-    return max(1, math.ceil(rules.min_object * circle)), int(rules.stray * circle)
+    area = spec.reference_area
+    return max(1, math.ceil(rules.min_object * area)), int(rules.stray * area)
 
 
 @lru_cache(maxsize=4)
@@ -246,24 +320,25 @@ def _label_table(colors: tuple[tuple[int, int, int], ...], tolerance: float) -> 
 
 
 @lru_cache(maxsize=None)
-def _placements(radius: int, search: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every template placement in an ``S x S`` window (``S = 2 (radius + search) + 1``) centred on
-    a bounding-box centre: a ``(S*S, P)`` float32 matrix whose column ``j`` is placement ``j``'s mask
-    (so a flattened window times it counts shared pixels), and per placement its shape index,
-    ``(dx, dy)`` and pixel count. Columns are in tie-break order: nearer the box centre first, then
-    square before circle."""
+def _placements(radius: int, search: int, shapes: tuple[int, ...] = (SQUARE, CIRCLE)
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every placement of the ``shapes`` templates in an ``S x S`` window (``S = 2 (radius + search)
+    + 1``) centred on a bounding-box centre: a ``(S*S, P)`` float32 matrix whose column ``j`` is
+    placement ``j``'s mask (so a flattened window times it counts shared pixels), and per placement
+    its shape index, ``(dx, dy)`` and pixel count. Columns are in tie-break order: nearer the box
+    centre first, then square before circle."""
     side = 2 * (radius + search) + 1
     span = range(-search, search + 1)
-    order = sorted(((dy * dy + dx * dx, t, dy, dx) for t in (SQUARE, CIRCLE) for dy in span for dx in span))
+    order = sorted(((dy * dy + dx * dx, t, dy, dx) for t in shapes for dy in span for dx in span))
     mats = np.zeros((len(order), side, side), dtype=np.float32)
-    shapes = np.empty(len(order), dtype=np.int64)
+    shape_ids = np.empty(len(order), dtype=np.int64)
     shifts = np.empty((len(order), 2), dtype=np.int64)
     for j, (_, t, dy, dx) in enumerate(order):
         y0, x0 = search + dy, search + dx
         mats[j, y0 : y0 + 2 * radius + 1, x0 : x0 + 2 * radius + 1] = shape_template(t, radius)
-        shapes[j], shifts[j] = t, (dx, dy)
+        shape_ids[j], shifts[j] = t, (dx, dy)
     sizes = mats.reshape(len(order), -1).sum(1)
-    out = (np.ascontiguousarray(mats.reshape(len(order), -1).T), shapes, shifts, sizes)
+    out = (np.ascontiguousarray(mats.reshape(len(order), -1).T), shape_ids, shifts, sizes)
     for a in out:
         a.flags.writeable = False
     return out
@@ -289,11 +364,13 @@ class _Found:
 
 def _labels(images: np.ndarray, spec: SceneSpec, rules: Rules) -> np.ndarray:
     """Pixel labels ``(N, H + 1, W)`` uint8: each image followed by one background row, so that one
-    image's components never touch the next one's when the batch is processed as one tall picture."""
-    n, h, w, _ = images.shape
+    image's components never touch the next one's when the batch is processed as one tall picture.
+    Grey images (one channel) are labelled as the RGB pixel ``(v, v, v)``."""
+    n, h, w, c = images.shape
     table = _label_table((spec.background,) + spec.colors, rules.tolerance)
     # RGBA viewed as little-endian uint32 is R + 256 G + 65536 B + 2**24 A: one index per pixel.
-    rgba = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * h, w, 3), cv2.COLOR_RGB2RGBA)
+    code = cv2.COLOR_GRAY2RGBA if c == 1 else cv2.COLOR_RGB2RGBA
+    rgba = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * h, w, c), code)
     index = rgba.view("<u4").reshape(n * h, w)
     index &= 0xFFFFFF
     out = np.zeros((n, h + 1, w), dtype=np.uint8)
@@ -344,7 +421,7 @@ def _analyse(images: np.ndarray, spec: SceneSpec, rules: Rules) -> _Found:
     shape = np.full(m, -1, dtype=np.int64)
     fit = np.zeros(m, dtype=np.float64)
     if m:
-        mats, pshape, pshift, psize = _placements(r, s)
+        mats, pshape, pshift, psize = _placements(r, s, spec.shape_ids)
         pad = r + s
         padded = np.full((n, h + 2 * pad, w + 2 * pad), -1, dtype=np.int32)
         padded[:, pad : pad + h, pad : pad + w] = objmap.reshape(n, h + 1, w)[:, :h]
@@ -383,9 +460,9 @@ def _analyse(images: np.ndarray, spec: SceneSpec, rules: Rules) -> _Found:
 def _check_images(images: Any, spec: SceneSpec, ndim: int, what: str) -> np.ndarray:
     if not isinstance(images, np.ndarray):
         raise ValueError(f"{what} must be a numpy array, got {type(images).__name__}")
-    layout = "(H, W, 3)" if ndim == 3 else "(N, H, W, 3)"
-    if images.ndim != ndim or images.shape[-1] != 3:
-        raise ValueError(f"{what} must be {layout} RGB, got shape {images.shape}")
+    layout = "(H, W, 3) RGB or (H, W, 1) grey" if ndim == 3 else "(N, H, W, 3) RGB or (N, H, W, 1) grey"
+    if images.ndim != ndim or images.shape[-1] not in (1, 3):
+        raise ValueError(f"{what} must be {layout}, got shape {images.shape}")
     if images.dtype != np.uint8:
         raise ValueError(f"{what} must be uint8 (0..255), got {images.dtype}")
     if images.shape[-3:-1] != (spec.size, spec.size):
@@ -423,7 +500,7 @@ def inspect_image(image: np.ndarray, spec: SceneSpec, *, rules: Rules = DEFAULT_
     """Apply the rules of the module docstring to one image.
 
     Shape:
-        image: ``(H, W, 3)`` uint8 RGB with ``H == W == spec.size``.
+        image: ``(H, W, 3)`` uint8 RGB or ``(H, W, 1)`` grey, with ``H == W == spec.size``.
     """
     image = _check_images(image, spec, 3, "image")
     return _verdicts(_analyse(image[None], spec, rules))[0]
@@ -433,7 +510,7 @@ def inspect_images(images: np.ndarray, spec: SceneSpec, *, rules: Rules = DEFAUL
     """:func:`inspect_image` for a batch, vectorised.
 
     Shape:
-        images: ``(N, H, W, 3)`` uint8 RGB.
+        images: ``(N, H, W, 3)`` uint8 RGB or ``(N, H, W, 1)`` grey.
     """
     images = _check_images(images, spec, 4, "images")
     out: list[ImageVerdict] = []
@@ -467,7 +544,7 @@ def score_images(images: np.ndarray, spec: SceneSpec, reference_centers: np.ndar
     training split).
 
     Shape:
-        images: ``(N, H, W, 3)`` uint8 RGB, ``N >= 1``, ``H == W == spec.size``;
+        images: ``(N, H, W, 3)`` uint8 RGB or ``(N, H, W, 1)`` grey, ``N >= 1``, ``H == W == spec.size``;
         reference_centers: ``(M, 2)`` ``(x, y)``, ``M >= 1``.
     """
     images = _check_images(images, spec, 4, "images")
@@ -504,35 +581,54 @@ def _sample_limit(limit: int | None, what: str) -> int | None:
 
 def reference_centers(path: str | os.PathLike, split: str = "train", limit: int | None = None) -> np.ndarray:
     """All objects' true centres ``(M, 2)`` float64 ``(x, y)`` of a split's first ``limit`` images
-    (all by default), from the file's ``centers`` array.
+    (all by default): a Sort-of-Clevr file's ``centers``, a Not-so-Clevr file's ``locations``.
 
-    Raises :class:`~coordconv_data.store.StoreError` for a file that is not Sort-of-Clevr, lacks the
-    split, or has no ``centers`` (a file of the original script).
+    Raises :class:`~coordconv_data.store.StoreError` for a file of another kind, without the split,
+    or without the centres (a Sort-of-Clevr file of the original script).
     """
     limit = _sample_limit(limit, "limit")
-    arrays = read_split(path, split, "sort-of-clevr", names=("centers",), stop=limit)
-    return arrays["centers"].reshape(-1, 2).astype(np.float64)
+    summary = _scene_file(path)
+    name = "locations" if summary.kind == "not-so-clevr" else "centers"
+    arrays = read_split(path, split, summary.kind, names=(name,), stop=limit)
+    return arrays[name].reshape(-1, 2).astype(np.float64)
 
 
 def load_images(path: str | os.PathLike, split: str = "test", n: int | None = None) -> np.ndarray:
-    """A split's first ``n`` images (all by default) as ``(N, H, W, 3)`` uint8 RGB; the original
-    layout's floats in [-1, 1] are mapped back to their pixels."""
+    """A split's first ``n`` images (all by default) as uint8, in the file's own pixel values:
+    Sort-of-Clevr ``(N, H, W, 3)`` RGB (the original layout's floats in ``[-1, 1]`` mapped back to
+    their pixels), Not-so-Clevr ``(N, H, W, 1)`` grey (native: square 255; original layout: its
+    ``imagegray``, square 128). :meth:`SceneSpec.from_file` describes exactly these pixels."""
     n = _sample_limit(n, "n")
-    summary = summarize(path, "sort-of-clevr")
+    summary = _scene_file(path)
+    if summary.kind == "not-so-clevr":
+        name = "imagegray" if summary.layout == "original" else "images"
+        images = read_split(path, split, summary.kind, names=(name,), stop=n)[name]
+        if images.dtype != np.uint8:
+            images = np.clip(np.rint(images.astype(np.float64)), 0, 255).astype(np.uint8)
+        return images
     name = "x" if summary.layout == "original" else "images"
-    images = read_split(path, split, "sort-of-clevr", names=(name,), stop=n)[name]
+    images = read_split(path, split, summary.kind, names=(name,), stop=n)[name]
     if images.dtype != np.uint8:
         images = np.clip(np.rint((images.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
     return images
 
 
+def _scene_file(path: str | os.PathLike) -> FileSummary:
+    summary = summarize(path)
+    if summary.kind not in SCENE_KINDS:
+        raise StoreError(f"{summary.path} holds {summary.kind} data; the geometry score knows "
+                         f"{' and '.join(SCENE_KINDS)} scenes")
+    return summary
+
+
 def score_file(path: str | os.PathLike, split: str = "test", *, n: int | None = None,
                reference_split: str = "train", bins: int = 8, rules: Rules = DEFAULT_RULES) -> GeometryScore:
     """The scorer applied to a file's real images (the first ``n`` of ``split``), against the centres
-    of ``reference_split``: the ceiling a generator is measured against.
+    of ``reference_split``: the ceiling a generator is measured against. Sort-of-Clevr or
+    Not-so-Clevr, either layout.
 
-    Raises :class:`~coordconv_data.store.StoreError` for a file that is not a readable Sort-of-Clevr
-    file with the splits, and ``ValueError`` when a split is empty.
+    Raises :class:`~coordconv_data.store.StoreError` for a file that is not a readable file of
+    those kinds with the splits, and ``ValueError`` when a split is empty.
     """
     spec = SceneSpec.from_file(path)
     images = load_images(path, split, n)
@@ -542,3 +638,41 @@ def score_file(path: str | os.PathLike, split: str = "test", *, n: int | None = 
     if len(ref) == 0:
         raise ValueError(f"split {reference_split!r} of {path} has no centres to compare with")
     return score_images(images, spec, ref, bins=bins, rules=rules)
+
+
+def to_uint8(images: Any, value_range: tuple[float, float] = (-1.0, 1.0), *, channels_first: bool = True) -> np.ndarray:
+    """Float images (a generator's output) to the uint8 pixels :func:`score_images` takes.
+
+    ``value_range = (lo, hi)`` is the pair of floats that pixel values 0 and 255 of the file were
+    fed to the model as, i.e. the inverse of the trainer's scaling ``x = lo + (hi - lo) * p / 255``:
+    each value becomes ``round((x - lo) / (hi - lo) * 255)``, clipped to ``0..255`` (NaN to 0).
+
+    * Sort-of-Clevr as the original (``uint8 / 127.5 - 1``): ``(-1, 1)``, the default.
+    * Not-so-Clevr as the original (grey ``imagegray / 255`` of its 0/128 file: square 0.502):
+      ``(0, 1)`` gives the square back as 128, the scene ``SceneSpec.not_so_clevr(value=128)`` (the
+      scene of an original-layout file). A native file's 0/255 image fed at the original's values
+      (``p / 255 * 128 / 255``) is ``(0, 128 / 255)``, which gives back 255, the native file's scene.
+
+    The scene must describe the pixels this returns; a mismatch (e.g. a white scene for grey
+    squares) labels the squares *unclear* and scores every image as missing its object.
+
+    Args:
+        images: ``(N, C, H, W)`` (``channels_first``, the generator's layout) or ``(N, H, W, C)``
+            floats, ``C`` 1 (grey) or 3 (RGB); a numpy array or anything ``numpy.asarray`` takes
+            (a CPU tensor without grad).
+        value_range: ``(lo, hi)`` with ``lo != hi``.
+
+    Returns:
+        ``(N, H, W, C)`` uint8.
+    """
+    lo, hi = (float(v) for v in value_range)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+        raise ValueError(f"value_range must be two different finite numbers, got {tuple(value_range)}")
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1 if channels_first else 3] not in (1, 3):
+        layout = "(N, C, H, W)" if channels_first else "(N, H, W, C)"
+        raise ValueError(f"images must be {layout} with C 1 or 3, got shape {x.shape}")
+    if channels_first:
+        x = x.transpose(0, 2, 3, 1)
+    p = np.nan_to_num((x - lo) * (255.0 / (hi - lo)), nan=0.0, posinf=255.0, neginf=0.0)
+    return np.ascontiguousarray(np.clip(np.rint(p), 0, 255).astype(np.uint8))

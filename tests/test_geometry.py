@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from coordconv_data import geometry as geo
+from coordconv_data.generate import lanes
 from coordconv_data.generate import not_so_clevr as nsc
 from coordconv_data.generate import sort_of_clevr as soc
 from coordconv_data.store import StoreError
@@ -249,14 +250,15 @@ def test_original_layout_file(tmp_path):
 
 
 def test_files_of_other_kinds_are_one_line_store_errors(tmp_path):
-    other = tmp_path / "nsc.h5"
-    nsc.write_file(nsc.NotSoClevrSpec(), other)
+    other = tmp_path / "lanes.h5"
+    lanes.write_file(lanes.LanesSpec(n=2, test_n=1, size=32, seed=1), other)
     bare = tmp_path / "bare.h5"
     with h5py.File(bare, "w") as f:  # a file of the original script: images, no attributes
         f["train_x"] = soc.generate(soc.SortOfClevrSpec(n=10))["images"] / 127.5 - 1.0
-    for call, fragment in [(lambda: geo.SceneSpec.from_file(other), "not-so-clevr"),
-                           (lambda: geo.score_file(other), "not-so-clevr"),
-                           (lambda: geo.reference_centers(other), "not-so-clevr"),
+    for call, fragment in [(lambda: geo.SceneSpec.from_file(other), "lanes"),
+                           (lambda: geo.score_file(other), "lanes"),
+                           (lambda: geo.reference_centers(other), "lanes"),
+                           (lambda: geo.load_images(other), "lanes"),
                            (lambda: geo.SceneSpec.from_file(bare), "lacks attribute"),
                            (lambda: geo.reference_centers(bare), "centers"),
                            (lambda: geo.SceneSpec.from_file(tmp_path / "none.h5"), "no such file")]:
@@ -278,7 +280,8 @@ def test_input_validation(real):
     images = data["images"][:3]
     one_line_value_error(lambda: geo.score_images(images[0], scene, reference), "(N, H, W, 3)")
     one_line_value_error(lambda: geo.inspect_image(images, scene), "(H, W, 3)")
-    one_line_value_error(lambda: geo.score_images(images[..., :1], scene, reference), "(N, H, W, 3)")
+    one_line_value_error(lambda: geo.score_images(images[..., :2], scene, reference), "(N, H, W, 3)")
+    one_line_value_error(lambda: geo.score_images(images[..., :2], scene, reference), "(N, H, W, 1) grey")
     one_line_value_error(lambda: geo.score_images(images.astype(np.float32), scene, reference), "uint8")
     one_line_value_error(lambda: geo.score_images(images[:, :32, :32], scene, reference), "32x32")
     one_line_value_error(lambda: geo.score_images(images[:0], scene, reference), "empty")
@@ -293,3 +296,120 @@ def test_input_validation(real):
     one_line_value_error(lambda: geo.SceneSpec(64, 10, WHITE, (BLUE,), ()), "name")
     one_line_value_error(lambda: geo.SceneSpec(64, 10, (0, 0, 256), (BLUE,), ("blue",)), "0..255")
     one_line_value_error(lambda: geo.Rules(tolerance=0.6), "tolerance")
+    one_line_value_error(lambda: geo.SceneSpec(64, 4, BLACK, (WHITE,), ("white",), shapes=("square", "star")), "shapes")
+    one_line_value_error(lambda: geo.SceneSpec(64, 4, BLACK, (WHITE,), ("white",), shapes=()), "shapes")
+    one_line_value_error(lambda: geo.SceneSpec.not_so_clevr(square=8), "square")
+    one_line_value_error(lambda: geo.SceneSpec.not_so_clevr(value=0), "value")
+    one_line_value_error(lambda: geo.to_uint8(np.zeros((2, 2, 8, 8))), "C 1 or 3")
+    one_line_value_error(lambda: geo.to_uint8(np.zeros((2, 1, 8, 8)), (1, 1)), "value_range")
+
+
+# -- Not-so-Clevr: one 9x9 square on black ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nsc_files(tmp_path_factory):
+    """A native uniform file (white squares) and an original-layout quadrant file (grey, 128)."""
+    d = tmp_path_factory.mktemp("nsc")
+    nsc.write_file(nsc.NotSoClevrSpec(), d / "uniform.h5")
+    nsc.write_file(nsc.NotSoClevrSpec(split="quadrant"), d / "quadrant_original.h5", layout="original")
+    return d / "uniform.h5", d / "quadrant_original.h5"
+
+
+def whole_file(path):
+    images = np.concatenate([geo.load_images(path, "train"), geo.load_images(path, "test")])
+    centres = np.concatenate([geo.reference_centers(path, "train"), geo.reference_centers(path, "test")])
+    return images, centres
+
+
+def square(canvas, x, y, side, value=255):
+    h = side // 2
+    cv2.rectangle(canvas, (x - h, y - h), (x + h - (1 - side % 2), y + h - (1 - side % 2)), value, -1)
+    return canvas
+
+
+def test_not_so_clevr_scenes_from_files(nsc_files):
+    native, original = nsc_files
+    white, grey = geo.SceneSpec.from_file(native), geo.SceneSpec.from_file(original)
+    assert white == geo.SceneSpec.not_so_clevr() == geo.SceneSpec(64, 4, BLACK, (WHITE,), ("white",), ("square",))
+    assert grey == geo.SceneSpec.not_so_clevr(value=128) and grey.colors == ((128, 128, 128),)
+    assert white.shapes == ("square",) and white.reference_area == 81
+    assert geo.SceneSpec.from_spec(soc.SortOfClevrSpec()).reference_area == 317  # the circle, as before
+    # A file of the original script (keys only, no attributes) is the paper's canvas, grey square.
+    bare = native.parent / "bare.h5"
+    split = nsc.generate(nsc.NotSoClevrSpec())["test"]
+    with h5py.File(bare, "w") as f:
+        for prefix in ("train", "val"):
+            for key, value in nsc.original_arrays(split, 64).items():
+                f[f"{prefix}_{key}"] = value[:5]
+    assert geo.SceneSpec.from_file(bare) == grey
+    assert geo.score_file(bare).as_dict() == {"n": 5, "geometry": 1.0, "missing": 0.0, "extra": 0.0,
+                                              "malformed": 0.0, "stray": 0.0, "position_tv": 0.0, "objects": 5}
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_every_real_not_so_clevr_image_scores_1_with_exact_centres(nsc_files, which):
+    path = nsc_files[which]
+    scene = geo.SceneSpec.from_file(path)
+    images, centres = whole_file(path)
+    assert images.shape == (3136, 64, 64, 1) and len(np.unique(centres, axis=0)) == 3136  # every position
+    score = geo.score_images(images, scene, centres)
+    assert score.as_dict() == {"n": 3136, "geometry": 1.0, "missing": 0.0, "extra": 0.0, "malformed": 0.0,
+                               "stray": 0.0, "position_tv": 0.0, "objects": 3136}
+    verdicts = geo.inspect_images(images, scene)
+    assert all(v.ok and v.stray == 0 and len(v.objects) == 1 for v in verdicts)
+    assert [v.objects[0].center for v in verdicts] == [tuple(c) for c in centres.tolist()]
+    assert {(o.shape, o.fit, o.area, o.color) for v in verdicts for o in v.objects} == {("square", 1.0, 81, 0)}
+    # The same images as RGB score the same.
+    rgb = np.repeat(images[:300], 3, axis=-1)
+    assert geo.inspect_images(rgb, scene) == verdicts[:300]
+    score_split = geo.score_file(path)
+    assert (score_split.geometry, score_split.objects) == (1.0, score_split.n)
+
+
+def test_not_so_clevr_faults():
+    scene = geo.SceneSpec.not_so_clevr()
+    blank = np.zeros((64, 64, 1), np.uint8)
+    cases = {
+        "blank": (blank.copy(), "missing"),
+        "circle r=4": (cv2.circle(blank.copy(), (30, 30), 4, 255, -1), "malformed"),
+        "7x7": (square(blank.copy(), 30, 30, 7), "malformed"),
+        "11x11": (square(blank.copy(), 30, 30, 11), "malformed"),
+        "9x13": (cv2.rectangle(blank.copy(), (26, 24), (34, 36), 255, -1), "malformed"),
+        "two squares": (square(square(blank.copy(), 15, 15, 9), 45, 40, 9), "extra"),
+        "square and a stain": (cv2.rectangle(square(blank.copy(), 15, 15, 9), (40, 40), (42, 42), 128, -1), "stray"),
+    }
+    for name, (image, fault) in cases.items():
+        v = geo.inspect_image(image, scene)
+        assert not v.ok, name
+        got = {"missing": bool(v.missing), "extra": bool(v.extra), "malformed": bool(v.malformed), "stray": v.stray > 4}
+        assert got == {k: k == fault for k in got}, (name, v)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (20, 64, 64, 1), dtype=np.uint8)
+    assert geo.score_images(noise, scene, np.array([[32.0, 32.0]])).geometry == 0.0
+    sparse = (rng.random((20, 64, 64, 1)) < 0.05).astype(np.uint8) * 255  # salt on black: specks only
+    s = geo.score_images(sparse, scene, np.array([[32.0, 32.0]]))
+    assert (s.geometry, s.missing, s.stray) == (0.0, 1.0, 1.0)
+    # One clean square, mild blur and a 1 px grey rim pass; a grey square in a white scene does not.
+    ok = square(blank.copy(), 20, 41, 9)
+    assert geo.inspect_image(ok, scene).ok and geo.inspect_image(ok, scene).objects[0].center == (20.0, 41.0)
+    assert geo.inspect_image(cv2.GaussianBlur(ok, (0, 0), 0.7)[..., None], scene).ok
+    grey = square(blank.copy(), 20, 41, 9, value=128)
+    assert not geo.inspect_image(grey, scene).ok
+    assert geo.inspect_image(grey, geo.SceneSpec.not_so_clevr(value=128)).ok
+
+
+def test_to_uint8_inverts_the_trainers_scaling(nsc_files):
+    native, original = nsc_files
+    grey = geo.load_images(original, "test", n=50)  # 0 / 128
+    as_original = grey.astype(np.float32).transpose(0, 3, 1, 2) / 255  # imagegray / 255: square 0.502
+    np.testing.assert_array_equal(geo.to_uint8(as_original, (0, 1)), grey)
+    white = geo.load_images(native, "test", n=50)  # 0 / 255, fed at the original's values
+    fed = white.astype(np.float32).transpose(0, 3, 1, 2) / 255 * (128 / 255)
+    np.testing.assert_array_equal(geo.to_uint8(fed, (0, 128 / 255)), white)
+    rgb = soc.generate(soc.SortOfClevrSpec(n=20, test_fraction=0, seed=5))["images"]
+    fed = rgb.astype(np.float32) / 127.5 - 1
+    np.testing.assert_array_equal(geo.to_uint8(fed, channels_first=False), rgb)
+    np.testing.assert_array_equal(geo.to_uint8(fed.transpose(0, 3, 1, 2)), rgb)
+    # Out of range, NaN and inf are clipped.
+    odd = np.array([-3.0, 0.0, 0.999, 7.0, np.nan, np.inf, -np.inf], np.float32).reshape(1, 1, 1, 7)
+    assert geo.to_uint8(odd).ravel().tolist() == [0, 128, 255, 255, 0, 255, 0]

@@ -13,6 +13,8 @@ from coordconv_data.models import (
     TiledCoordConv2d,
     coordinate_channels,
     create_model,
+    kernel_parameters,
+    l2_parameters,
     list_models,
     model_info,
     normalize_coords,
@@ -33,18 +35,25 @@ def bn_params(c: int) -> int:
 
 # Segmentation nets take any multiple of 8; a small non-square size keeps the suite fast.
 SMALL_INPUT = {"segmentation": ((3, 32, 48), (4, 32, 48))}
+# GANs run at 32x32 and a quarter of the paper's widths here (full size: 4 s per GAN for this test);
+# tests/test_models_gans.py checks the default shapes.
+SMALL_GAN = {"size": 32, "width": 16}
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_forward_backward_every_model(name):
     torch.manual_seed(0)
     info = model_info(name)
-    model = create_model(name)
+    small = SMALL_GAN if info.task == "gan" else {}
+    model = create_model(name, **small)
     model.train()
     in_shape, out_shape = SMALL_INPUT.get(info.task, (info.input_shape, info.output_shape))
+    if info.task == "gan":
+        out_shape = (info.output_shape[0], small["size"], small["size"])
     x = torch.rand(2, *in_shape) * 2 - 1
     if info.task == "gan":
         assert isinstance(model, GANPair) and model.z_dim == in_shape[0]
+        assert (model.channels, model.image_size) == out_shape[:2]
         fake = model.generator(x)
         assert fake.shape == (2, *out_shape)
         assert fake.min() >= -1 and fake.max() <= 1, "generator output must be tanh-bounded"
@@ -271,3 +280,40 @@ def test_gan_noise_prior():
     z = gan.sample_noise(1000, generator=torch.Generator().manual_seed(0))
     assert z.shape == (1000, 16) and z.min() >= -1 and z.max() <= 1 and z.min() < -0.9
     assert gan(z[:2]).shape == (2, 3, 64, 64)
+
+
+# -------------------------------------------------------------------------------------------------
+# --l2: which kernels the original regularised
+
+
+def _is_kernel_name(name: str) -> bool:
+    # Conv / transposed conv / dense / tiled CoordConv weights; BatchNorm weights are not kernels.
+    return name.endswith("weight")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_l2_parameters_are_kernels_only(name):
+    info = model_info(name)
+    model = create_model(name, **(SMALL_GAN if info.task == "gan" else {}))
+    params = l2_parameters(model)
+    named = {id(p): n for n, p in model.named_parameters()}
+    assert len({id(p) for p in params}) == len(params) and all(id(p) in named for p in params)
+    chosen = {named[id(p)] for p in params}
+    norms = {f"{n}.{leaf}" for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             for leaf in ("weight", "bias")}
+    assert not chosen & norms and all(_is_kernel_name(n) and "coord_weight" not in n for n in chosen)
+    if info.task == "gan":
+        assert chosen == {named[id(p)] for p in model.l2_parameters()}
+    elif name == "conv_regressor_fc":
+        # The original's big_conv: Conv2D layers with kernel_regularizer, Dense(64) and Dense(2) without.
+        assert sorted(chosen) == [f"features.{i}.weight" for i in (0, 3, 6, 9)]
+    else:
+        # Every other supervised arch regularised every kernel: all weights but BatchNorm's.
+        every = {n for n in named.values() if _is_kernel_name(n) and "coord_weight" not in n} - norms
+        assert chosen == every
+
+
+def test_l2_parameters_include_the_tiled_first_layer():
+    model = create_model("coordconv_classification")
+    assert model.coordconv.weight in kernel_parameters(model)
+    assert sum(p.numel() for p in kernel_parameters(model)) == 7553 - (32 + 32 + 64 + 64 + 1)

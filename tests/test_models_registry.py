@@ -30,8 +30,12 @@ EXPECTED = {
     "conv_regressor": ("regression", "not-so-clevr", {"mul": 1}),
     "conv_regressor_fc": ("regression", "not-so-clevr", {"mul": 1}),
     "coordconv_regressor": ("regression", "not-so-clevr", {"with_r": False}),
-    "clevr_gan": ("gan", "sort-of-clevr", {"z_dim": 256}),
-    "clevr_coordconv_in_gd": ("gan", "sort-of-clevr", {"z_dim": 256, "with_r": False}),
+    "simple_gan": ("gan", "not-so-clevr", {"z_dim": 10, "width": 64, "size": 64}),
+    "simple_coordconv_in_g": ("gan", "not-so-clevr", {"z_dim": 10, "width": 64, "size": 64, "with_r": False}),
+    "simple_coordconv_in_gd": ("gan", "not-so-clevr", {"z_dim": 10, "width": 64, "size": 64, "with_r": False}),
+    "clevr_gan": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64}),
+    "clevr_coordconv_in_g": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64, "with_r": False}),
+    "clevr_coordconv_in_gd": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64, "with_r": False}),
     "fcn_vgg9": ("segmentation", "lanes", {"num_classes": 4}),
     "fcn_vgg9_coordbias": ("segmentation", "lanes", {"num_classes": 4}),
     "fcn_vgg9_coordconv": ("segmentation", "lanes", {"num_classes": 4, "with_r": False}),
@@ -52,7 +56,10 @@ def test_every_expected_model_is_registered_with_its_metadata():
 def test_list_models_filters():
     assert list_models("fcn_*") == ["fcn_vgg9", "fcn_vgg9_coordbias", "fcn_vgg9_coordconv"]
     assert list_models("*regressor*") == ["conv_regressor", "conv_regressor_fc", "coordconv_regressor"]
-    assert list_models(task="gan") == ["clevr_coordconv_in_gd", "clevr_gan"]
+    assert list_models(task="gan") == ["clevr_coordconv_in_g", "clevr_coordconv_in_gd", "clevr_gan", "simple_coordconv_in_g",
+                                       "simple_coordconv_in_gd", "simple_gan"]
+    assert list_models("simple_*", dataset="not-so-clevr") == ["simple_coordconv_in_g", "simple_coordconv_in_gd", "simple_gan"]
+    assert list_models("clevr_*", dataset="sort-of-clevr", task="gan") == list_models("clevr_*")
     assert list_models("coordconv_*", dataset="not-so-clevr", task="rendering") == ["coordconv_rendering"]
     assert list_models("nothing*") == []
 

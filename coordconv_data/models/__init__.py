@@ -5,7 +5,8 @@ imports it at package import time (so ``coorddata --help`` stays light).
 
 Layers: :class:`AddCoords`, :class:`CoordConv1d`, :class:`CoordConv2d`, :class:`CoordConv3d`,
 :class:`CoordBiasConv2d`, :class:`TiledCoordConv2d`. Registry: :func:`create_model`,
-:func:`list_models`, :func:`model_info`, :func:`register_model`. The coordinate convention is
+:func:`list_models`, :func:`model_info`, :func:`register_model`. Regularisation:
+:func:`l2_parameters` (the kernels the original's ``--l2`` decayed in a model). The coordinate convention is
 described in :mod:`coordconv_data.models.coords`; the task contracts in
 :mod:`coordconv_data.models.registry`.
 """
@@ -34,11 +35,12 @@ from .registry import (
     model_info,
     register_model,
 )
+from .l2 import kernel_parameters, l2_parameters
 from .tiled import TiledCoordConv2d
 from .weight_init import comparable_kaiming_init_, glorot_uniform_, he_normal_
 
 # Imported for their @register_model side effect; the classes are public too.
-from . import lanes_fcn, not_so_clevr, sort_of_clevr_gan  # noqa: E402  isort: skip
+from . import gans, lanes_fcn, not_so_clevr  # noqa: E402  isort: skip
 from .lanes_fcn import FCNVGG9  # noqa: E402
 from .not_so_clevr import (  # noqa: E402
     ConvRegressor,
@@ -48,7 +50,7 @@ from .not_so_clevr import (  # noqa: E402
     CoordConvRegressor,
     DeconvPainter,
 )
-from .sort_of_clevr_gan import CoordConvGenerator, DCGANDiscriminator, DCGANGenerator, GANPair  # noqa: E402
+from .gans import CoordConvGenerator, DCGANDiscriminator, DCGANGenerator, GANPair  # noqa: E402
 
 __all__ = [
     # layers
@@ -62,7 +64,9 @@ __all__ = [
     "relative_positions",
     "normalize_coords",
     "denormalize_coords",
-    # init
+    # init and regularisation
+    "kernel_parameters",
+    "l2_parameters",
     "he_normal_",
     "glorot_uniform_",
     "comparable_kaiming_init_",

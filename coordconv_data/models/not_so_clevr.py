@@ -225,6 +225,7 @@ class ConvRegressorFC(nn.Module):
     The original's ``big_conv`` (``ConvRegressor`` type ``conv_uniform``): four ``3x3`` convolutions of
     width ``16 * mul`` with ReLU, max-pooling by 2 after the first three, then flatten, a dense layer of
     64 units with ReLU and a dense layer to ``(x, y)``. The dense head ties it to ``64x64`` inputs.
+    As in the original, ``--l2`` decays the convolution kernels only (:meth:`l2_parameters`).
 
     Args:
         mul: width multiplier of the convolutions (the dense layer stays at 64).
@@ -251,6 +252,12 @@ class ConvRegressorFC(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         return self.head(self.features(image))
+
+    def l2_parameters(self) -> list[nn.Parameter]:
+        """The four convolution kernels: the original's ``big_conv`` regularised its ``Conv2D``
+        layers but built its two ``Dense`` layers without ``kernel_regularizer``, so ``--l2``
+        never reached the head."""
+        return [m.weight for m in self.features if isinstance(m, nn.Conv2d)]
 
 
 class CoordConvRegressor(nn.Module):

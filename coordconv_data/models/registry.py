@@ -27,11 +27,15 @@ Task contracts (shapes at the defaults; ``N`` is the batch; locations use
   :func:`~coordconv_data.models.coords.denormalize_coords`.
 * ``segmentation``: input ``(N, 3, H, W)`` float RGB in ``[0, 1]``, ``H`` and ``W`` multiples of 8;
   output ``(N, 4, H, W)`` class logits; per-pixel cross-entropy against the ``(N, H, W)`` class mask.
-* ``gan``: the model holds ``.generator`` (input ``(N, z_dim)`` noise, uniform in ``[-1, 1]`` as in the
-  original, output ``(N, 3, 64, 64)`` images in ``[-1, 1]``) and ``.discriminator`` (input
-  ``(N, 3, 64, 64)`` images in ``[-1, 1]``, i.e. ``uint8 / 127.5 - 1``, output ``(N, 1)`` real/fake
-  logits); ``model(z)`` runs the generator, and ``model.fakes_for_discriminator(z)`` gives what the
-  discriminator is trained on (the images, or the CoordConv generator's output before ``tanh``).
+* ``gan``: a :class:`~coordconv_data.models.gans.GANPair` with ``.generator`` (input ``(N, z_dim)``
+  noise, uniform in ``[-1, 1]`` as in the original, output ``(N, C, S, S)`` images in ``[-1, 1]``)
+  and ``.discriminator`` (input ``(N, C, S, S)``, output ``(N, 1)`` real/fake logits), where
+  ``C = model.channels`` (1 grey for the ``simple_*`` GANs on Not-so-Clevr, 3 RGB for the
+  ``clevr_*`` ones on Sort-of-Clevr) and ``S = model.image_size`` (64 by default); ``model(z)`` runs
+  the generator, ``model.fakes_for_discriminator(z)`` gives what the discriminator is trained on
+  (the images, or the CoordConv generator's output before ``tanh``) and ``model.l2_parameters()``
+  the kernels the original regularised. Real images as the original scaled them: Sort-of-Clevr
+  ``uint8 / 127.5 - 1``; Not-so-Clevr the grey image ``imagegray / 255`` (square 0.502, background 0).
 """
 
 from __future__ import annotations
@@ -99,9 +103,11 @@ TASK_CONTRACTS: Mapping[str, TaskContract] = MappingProxyType(
             target="(N, H, W) int64 class mask: per-pixel cross-entropy",
         ),
         "gan": TaskContract(
-            input="generator: (N, z_dim) noise, uniform in [-1, 1]; discriminator: (N, 3, 64, 64) in [-1, 1]",
-            output="generator: (N, 3, 64, 64) images in [-1, 1] (tanh); discriminator: (N, 1) real/fake logits",
-            target="real images as uint8 / 127.5 - 1; non-saturating sigmoid GAN losses",
+            input="generator: (N, z_dim) noise, uniform in [-1, 1]; discriminator: (N, C, S, S) images "
+            "(C = model.channels: 1 grey or 3 RGB; S = model.image_size, 64 by default)",
+            output="generator: (N, C, S, S) images in [-1, 1] (tanh); discriminator: (N, 1) real/fake logits",
+            target="real images as the original scaled them (Sort-of-Clevr uint8 / 127.5 - 1; Not-so-Clevr "
+            "imagegray / 255); non-saturating sigmoid GAN losses",
         ),
     }
 )
