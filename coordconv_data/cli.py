@@ -488,13 +488,16 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
               help="Images per walk, both ends included.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the walks' end points (the same seed gives the same walks for every run).")
+@click.option("--path", type=click.Choice(["norm", "linear"]), default="norm", show_default=True,
+              help="norm: every point rescaled to the interpolated norm of the ends (the original's "
+                   "util.interpolate); linear: straight lines, whose middle has about 0.7 of the ends' norm.")
 @checkpoint_option
 @click.option("--scale", type=click.IntRange(1, 4), default=1, show_default=True, help="Enlarge each image.")
 @device_option
 @force_option
 @quiet_option
 @domain_errors
-def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, checkpoint: str, scale: int,
+def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, path: str, checkpoint: str, scale: int,
                 device: str, force: bool, quiet: bool) -> None:
     """Draw walks through a GAN run's latent space as a grid (one walk per row).
 
@@ -506,7 +509,7 @@ def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, chec
     from .viz import write_png
 
     picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
-                                 device=device, scale=scale)
+                                 device=device, scale=scale, path=path)
     write_png(picture, out, force=force)
     if not quiet:
         click.echo(f"wrote {out}: {rows} walks of {steps} images from {run_dir / (checkpoint + '.pt')}")
@@ -539,7 +542,8 @@ REPRODUCE_BUDGETS = ("quick", "paper", "tiny")  # coordconv_data.train.reproduce
 @click.argument("names", nargs=-1)
 @click.option("--budget", type=click.Choice(REPRODUCE_BUDGETS), default="quick", show_default=True,
               help="quick: the whole set in about 90 minutes on 2 CPU cores; paper: the original's recipes at "
-                   "the original's scale (a GPU's work); tiny: seconds, to check the machinery.")
+                   "the original's scale (a GPU's work); tiny: one epoch of every run with the smallest models and "
+                   "files, to check the machinery.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce"), show_default=True,
               help="Folder for data, run folders and report.md; a finished run there is reused.")
 @click.option("--list", "show", is_flag=True, help="List the experiments and their estimated time, run nothing.")

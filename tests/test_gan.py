@@ -23,10 +23,11 @@ from coordconv_data.generate.sort_of_clevr import write_file as write_soc
 from coordconv_data.datasets import SortOfClevr
 from coordconv_data.models import create_model, model_info
 from coordconv_data.train import TrainConfig, task_for
-from coordconv_data.train.interpolate import interpolation_latents
+from coordconv_data.train.interpolate import walk_ends
+from coordconv_data.walks import walk_latents
 from coordconv_data.train.tasks import GAN, fixed_latents, gan_iteration
 
-FAST = ["--batch-size", "8", "--eval-samples", "12", "-q"]  # 40 images (train and test): 5 iterations an epoch
+FAST = ["--batch-size", "8", "--eval-samples", "12", "--width", "8", "-q"]  # 40 images (train and test): 5 iterations an epoch
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -130,16 +131,17 @@ def test_image_conversions_round_trip(files):
     assert _gan_task().to_uint8(torch.full((1, 3, 2, 2), 7.0)).max() == 255  # clamped, not wrapped
 
 
-def test_fixed_and_interpolation_latents():
+def test_fixed_and_walk_latents():
     a = fixed_latents(5, 8, seed=1)
     torch.manual_seed(1)
     assert torch.equal(a, fixed_latents(5, 8, seed=1)) and not torch.equal(a, torch.rand(5, 8) * 2 - 1)
     assert not torch.equal(a, fixed_latents(5, 8, seed=2)) and a.abs().max() <= 1
-    z = interpolation_latents(8, rows=3, steps=5, seed=0).view(3, 5, 8)
+    ends = walk_ends(8, rows=3, seed=0)
+    assert torch.equal(ends, walk_ends(8, rows=3, seed=0)) and not torch.allclose(ends[0, 0], ends[1, 0])
+    z = walk_latents(ends, 5, "linear").view(3, 5, 8)
     for row in z:  # evenly spaced points on a straight line
         assert torch.allclose(row[2], (row[0] + row[4]) / 2, atol=1e-6)
         assert torch.allclose(row[1] - row[0], row[4] - row[3], atol=1e-6)
-    assert not torch.allclose(z[0, 0], z[1, 0])
 
 
 # -- the run directory -----------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def test_interpolate(runner, gan_run, tmp_path):
 
 def test_resume_equals_uninterrupted(runner, files, tmp_path):
     common = ["--arch", "clevr_gan", "--data", files["soc_small"], "--seed", 2, "--batch-size", 6,
-              "--eval-samples", 6, "-q"]
+              "--eval-samples", 6, "--width", 8, "-q"]
     assert _train(runner, *common, "--epochs", 2, "--out", tmp_path / "a").exit_code == 0
     assert _train(runner, *common, "--epochs", 1, "--out", tmp_path / "b").exit_code == 0
     r = _train(runner, "--resume", tmp_path / "b", "--epochs", 2, "-q")
@@ -216,7 +218,7 @@ def test_resume_equals_uninterrupted(runner, files, tmp_path):
 def test_coordconv_gan_trains(runner, files, tmp_path):
     run = tmp_path / "cc"
     r = _train(runner, "--arch", "clevr_coordconv_in_gd", "--data", files["soc_small"], "--epochs", 1, "--z-dim", 32,
-               "--lr", 2e-4, "--lr2", 1e-3, "--out", run, "--batch-size", "9", "--eval-samples", "4")
+               "--lr", 2e-4, "--lr2", 1e-3, "--out", run, "--batch-size", "9", "--eval-samples", "4", "--width", 8)
     assert r.exit_code == 0, r.output
     assert "clevr_coordconv_in_gd: 1 epochs" in r.output and "geometry" in r.output and "real test images" in r.output
     assert (run / "samples_001.png").is_file()
@@ -297,7 +299,7 @@ def test_gan_under_torchrun_writes_one_run_folder(files, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "coordconv_data",
-           "train", "--arch", "clevr_gan", "--data", str(files["soc"]), "--epochs", "2", "--z-dim", "8",
+           "train", "--arch", "clevr_gan", "--data", str(files["soc"]), "--epochs", "2", "--z-dim", "8", "--width", "8",
            "--batch-size", "4", "--eval-samples", "4", "--out", str(run)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

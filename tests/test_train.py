@@ -124,7 +124,7 @@ def test_every_registered_task_is_trainable():
 
 # -- every arch through the engine ---------------------------------------------------------------------
 
-SMALL_HPARAMS = {"gan": {"z_dim": 8}}
+SMALL_HPARAMS = {"gan": {"z_dim": 8, "width": 4}}
 
 
 @pytest.mark.parametrize("arch", trainable_archs())
@@ -384,7 +384,7 @@ class Planted:
 def test_a_planted_checkpoint_runs_no_code(runner, files, tmp_path, name):
     soc_run = tmp_path / "gan"
     r = _run(runner, "--arch", "clevr_gan", "--data", files["soc"], "--epochs", 1, "--batch-size", 24,
-             "--eval-samples", 2, "--z-dim", 8, "--out", soc_run, "-q")
+             "--eval-samples", 2, "--z-dim", 8, "--width", 4, "--out", soc_run, "-q")
     assert r.exit_code == 0, r.output
     marker = tmp_path / "ran.txt"
     payload = Planted()

@@ -23,9 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..datasets import CoordDataset, dataset_class, val_partition
+from ..datasets import NSC_GAN_GRAY, CoordDataset, dataset_class, val_partition
 from ..errors import InvalidParameter
-from ..models import denormalize_coords, model_info
+from ..models import denormalize_coords, l2_parameters, model_info
 from ..models.registry import ModelInfo
 from ..store import FileSummary
 from .errors import TrainError
@@ -66,20 +66,6 @@ def add_stats(a: Stats | None, b: Stats) -> Stats:
     if a is None:
         return {k: v.detach().double().cpu().clone() for k, v in b.items()}
     return {k: a[k] + b[k].detach().double().cpu() for k in a}
-
-
-def l2_parameters(model: nn.Module) -> list[Tensor]:
-    """The tensors ``--l2`` penalises: what the model says the original regularised
-    (``model.l2_parameters()``), else the kernel of every convolution and dense layer, never a bias
-    or a BatchNorm parameter (the original's ``kernel_regularizer``)."""
-    own = getattr(model, "l2_parameters", None)
-    if own is not None:
-        return list(own())
-    from torch.nn.modules.conv import _ConvNd
-
-    from ..models import TiledCoordConv2d
-
-    return [m.weight for m in model.modules() if isinstance(m, (_ConvNd, nn.Linear, TiledCoordConv2d))]
 
 
 def l2_penalty(params: list[Tensor], l2: float) -> Tensor | float:
@@ -653,8 +639,8 @@ class GAN(Task):
         if summary.layout != "native":
             raise TrainError(f"{summary.path} is in the original layout; GANs read native files: make one with "
                              f"coorddata {summary.kind} (without --layout original)")
-        channels, size = self.info.output_shape[0], int(self.cfg.hparams.get("size", self.info.output_shape[-1]))
-        have = int(summary.params.get("size", summary.attrs.get("canvas_size", 64)))
+        size = int(self.cfg.hparams["size"])
+        have = int(summary.attrs.get("canvas_size", summary.params.get("size", 64)))
         if have != size:
             raise TrainError(f"{summary.path} holds {have}x{have} images, but {arch} generates {size}x{size}: make a file "
                              f"of that size, or train with --image-size {have}")
@@ -685,9 +671,8 @@ class GAN(Task):
 
     def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
         # --l2: the original regularised the CoordConv generator's kernels only (GANPair.l2_parameters).
-        own = getattr(model, "l2_parameters", None)
-        l2 = list(own()) if own is not None else l2_parameters(model.generator)
-        return {"pair": model, "judge": wrap(_JudgePair(model.discriminator)), "fakes": wrap(_Fakes(model)), "l2": l2}
+        return {"pair": model, "judge": wrap(_JudgePair(model.discriminator)), "fakes": wrap(_Fakes(model)),
+                "l2": l2_parameters(model)}
 
     def train_step(self, nets: dict[str, Any], batch: Any, optimizers: dict[str, torch.optim.Optimizer],
                    device: torch.device) -> tuple[Tensor, Stats]:
@@ -714,8 +699,13 @@ class GAN(Task):
         return self._scene_cache
 
     def to_uint8(self, x: Tensor) -> np.ndarray:
-        """Generated ``(N, C, H, W)`` images in the model's scale to uint8 ``(N, H, W, 3)`` RGB."""
-        return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        """Generated ``(N, C, H, W)`` images in the model's scale to the file's uint8 pixels ``(N, H, W, C)``:
+        the inverse of the dataset's ``gan`` sample (Sort-of-Clevr ``p / 127.5 - 1``; Not-so-Clevr the
+        original's grey, the square at 128 / 255), which is what the geometry score's scene describes."""
+        from ..geometry import to_uint8
+
+        value_range = (0.0, NSC_GAN_GRAY) if self.info.dataset == "not-so-clevr" else (-1.0, 1.0)
+        return to_uint8(x.detach().float().cpu(), value_range)
 
     @torch.no_grad()
     def generate(self, model: nn.Module, z: Tensor, device: torch.device) -> np.ndarray:
