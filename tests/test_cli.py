@@ -117,12 +117,27 @@ def test_existing_output_needs_force_and_is_untouched(runner, tmp_path):
     assert not (tmp_path / "not_so_clevr_uniform.h5").exists()
 
 
-def test_missing_and_unwritable_folders(runner, tmp_path):
-    assert_one_line_error(
-        runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(tmp_path / "no" / "u.h5")]),
-        "does not exist",
-    )
-    assert_one_line_error(runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "nofolder")]), "does not exist")
+def test_out_makes_missing_folders_and_refuses_unwritable_ones(runner, tmp_path):
+    result = runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(tmp_path / "no" / "u.h5"), "-q"])
+    assert result.exit_code == 0 and (tmp_path / "no" / "u.h5").exists()
+    result = runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "new" / "folder"), "-q"])
+    assert result.exit_code == 0
+    assert sorted(os.listdir(tmp_path / "new" / "folder")) == ["not_so_clevr_quadrant.h5", "not_so_clevr_uniform.h5"]
+    # one split into a folder named with a trailing slash
+    result = runner.invoke(main, ["not-so-clevr", "--split", "quadrant", "--out", str(tmp_path / "q") + "/", "-q"])
+    assert result.exit_code == 0 and (tmp_path / "q" / "not_so_clevr_quadrant.h5").exists()
+    for args in (["lanes", "--n", "2", "--size", "32", "--workers", "1"], ["sort-of-clevr", "--n", "3", "--workers", "1"]):
+        out = tmp_path / "deep" / args[0] / "x.h5"
+        assert runner.invoke(main, [*args, "--out", str(out), "-q"]).exit_code == 0 and out.exists()
+    assert runner.invoke(main, ["preview", str(out), "--out", str(tmp_path / "pics" / "p.png"), "-q"]).exit_code == 0
+    assert (tmp_path / "pics" / "p.png").exists()
+    # a failed run leaves no folder it made
+    bad = tmp_path / "never" / "made" / "x.h5"
+    assert_one_line_error(runner.invoke(main, ["sort-of-clevr", "--objects", "6", "--min-distance", "30",
+                                               "--out", str(bad)]), "cannot place")
+    assert not (tmp_path / "never").exists()
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(runner.invoke(main, ["lanes", "--out", str(tmp_path / "afile" / "x.h5")]), "afile is a file")
     assert_one_line_error(runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "x.h5")]), "give a folder")
     locked = tmp_path / "locked"
     locked.mkdir()

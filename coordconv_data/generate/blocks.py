@@ -7,13 +7,25 @@ HDF5 chunking, so the same seed and parameters give the same arrays however many
 Within a block a generator can work on all samples at once (vectorised), which is where the speed
 comes from.
 
-Blocks come back in order. At most ``2 * workers`` blocks are in flight, so memory stays flat
-however large ``n`` is.
+Blocks come back in order. At most ``2 * workers`` blocks are in flight and blocks are counted,
+never listed, so memory stays flat however large ``n`` is.
+
+Worker processes end with the process that started them, however it ends: each worker watches
+its parent (a pidfd where Linux has one, otherwise by polling) and exits when it is gone, and asks
+the kernel to kill it when the forkserver that forked it dies (``PR_SET_PDEATHSIG``). Workers ignore
+SIGINT, SIGTERM and SIGHUP: the parent decides (it stops the pool and removes its partial file).
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Iterator
@@ -28,10 +40,47 @@ def block_rng(seed: int, stream: int, block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
 
 
-def block_ranges(n: int, block_size: int) -> list[tuple[int, int]]:
+def block_ranges(n: int, block_size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each block, lazily (a list of every block of a huge ``n`` would not fit)."""
     if block_size < 1:
         raise ValueError(f"block size must be at least 1, got {block_size}")
-    return [(start, min(n, start + block_size)) for start in range(0, n, block_size)]
+    return ((start, min(n, start + block_size)) for start in range(0, n, block_size))
+
+
+def _exit_now() -> None:
+    os._exit(1)
+
+
+def _watch_parent(pid: int) -> None:
+    """Exit this worker as soon as process ``pid`` (the generator's parent process) is gone."""
+    try:
+        fd = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has exited
+    except ProcessLookupError:
+        _exit_now()
+    except (AttributeError, OSError):
+        while True:  # no pidfd: poll
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                _exit_now()
+            except OSError:
+                pass
+            time.sleep(0.2)
+    select.select([fd], [], [])
+    _exit_now()
+
+
+def _worker_init(parent: int) -> None:
+    """Initializer of every worker process: follow the parent in death, leave signals to it."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when our forking parent dies
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
 def _run_block(fn: BlockFn, spec: Any, seed: int, stream: int, block: int, count: int) -> dict[str, np.ndarray]:
@@ -66,14 +115,17 @@ def generate_blocks(
     whose first axis has ``count`` samples. ``stream`` separates independent sequences drawn from
     one seed (for example the train and test splits).
     """
-    ranges = block_ranges(n, block_size)
-    if workers <= 1 or len(ranges) <= 1:
-        for b, (start, stop) in enumerate(ranges):
+    if block_size < 1:
+        raise ValueError(f"block size must be at least 1, got {block_size}")
+    if workers <= 1 or n <= block_size:
+        for b, (start, stop) in enumerate(block_ranges(n, block_size)):
             yield start, _run_block(fn, spec, seed, stream, b, stop - start)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(fn.__module__)) as pool:
+    workers = min(workers, -(-n // block_size))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(fn.__module__),
+                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         pending: deque[tuple[int, Future]] = deque()
-        todo = iter(enumerate(ranges))
+        todo = enumerate(block_ranges(n, block_size))
         try:
             for b, (start, stop) in todo:
                 pending.append((start, pool.submit(_run_block, fn, spec, seed, stream, b, stop - start)))
@@ -86,3 +138,4 @@ def generate_blocks(
         finally:
             for _, fut in pending:
                 fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)

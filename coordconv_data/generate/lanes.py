@@ -18,6 +18,9 @@ vectorised port, :mod:`.perlin`), seeded, with its own coordinate offset and ``b
 two backgrounds are alike; images are stored RGB (the study's PNGs were written by OpenCV from an RGB
 array, so its yellow circles were saved cyan and its red ones blue); everything is seeded.
 
+Backgrounds are rounded from each noise field ``f`` (float32) as
+``rint((f - min(f)) * (float32(intensity * 255) / (max(f) - min(f))))`` (0 for a constant field).
+
 The default noise (``scale = S/4`` pixels per lattice cell, one octave) matches the study's
 generator, which put a gradient lattice node every ``S/4`` pixels and used a single octave: the same
 soft blotches, about four across the image.
@@ -25,15 +28,20 @@ soft blotches, about four across the image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from ..errors import InvalidParameter
+from ..writer import DatasetWriter
+from . import check_seed, require
 from .blocks import generate_blocks
-from .perlin import minmax_scale_fields, perlin_fields
+from .perlin import check_fractal, perlin_fields
 
+KIND = "lanes"
 COLOR_NAMES = ("yellow", "red")
 PALETTE = ((255, 255, 0), (255, 0, 0))  # RGB, by colour index
 YELLOW, RED = 0, 1
@@ -42,6 +50,16 @@ SPLIT_STREAMS = {"train": 0, "test": 1}
 # Noise offsets are drawn within one period of the reference's default repeat, in lattice units.
 OFFSET_RANGE = 1024.0
 NOISE_BASES = 2  # bases 0 and 1: the ones for which the reference never reads past its table
+BLOCK_BYTES = 4 * 2**20  # images of one block at most (64 at 128x128: 3 MiB)
+MAX_BLOCK = 64
+
+
+def default_block_size(size: int) -> int:
+    """Samples per block: 64, halved until a block's images fit :data:`BLOCK_BYTES` (large canvases)."""
+    block = MAX_BLOCK
+    while block > 1 and block * size * size * 3 > BLOCK_BYTES:
+        block //= 2
+    return block
 
 
 @dataclass(frozen=True)
@@ -58,25 +76,42 @@ class LanesSpec:
     persistence: float = 0.5
     lacunarity: float = 2.0
     seed: int = 0
-    block_size: int = 64
+    block_size: int | None = None  # None: default_block_size(size)
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.n >= 0, f"n must be at least 0, got {self.n}"),
-            (self.test_n >= 0, f"test_n must be at least 0, got {self.test_n}"),
-            (self.n + self.test_n > 0, "n and test_n cannot both be 0"),
-            (32 <= self.size <= 2048, f"size must be 32..2048, got {self.size}"),
-            (1 <= self.circles <= 64, f"circles must be 1..64, got {self.circles}"),
-            (0.0 <= self.intensity <= 1.0, f"intensity must be within 0..1, got {self.intensity}"),
-            (self.scale is None or self.scale > 0, f"scale must be positive, got {self.scale}"),
-            (1 <= self.octaves <= 16, f"octaves must be 1..16, got {self.octaves}"),
-            (self.persistence > 0, f"persistence must be positive, got {self.persistence}"),
-            (self.lacunarity > 0, f"lacunarity must be positive, got {self.lacunarity}"),
-            (self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        def integer(name: str, lo: int, hi: int | None = None) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+            require(ok, name, f"{name} must be an integer {'in %d..%d' % (lo, hi) if hi is not None else '>= %d' % lo}"
+                              f", got {v!r}")
+
+        def real(name: str) -> float:
+            v = getattr(self, name)
+            require(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                    and math.isfinite(v), name, f"{name} must be a finite number, got {v!r}")
+            return float(v)
+
+        integer("n", 0)
+        integer("test_n", 0)
+        require(self.n + self.test_n > 0, "n", "n and test_n cannot both be 0")
+        integer("size", 32, 2048)
+        integer("circles", 1, 64)
+        require(0.0 <= real("intensity") <= 1.0, "intensity", f"intensity must be within 0..1, got {self.intensity}")
+        if self.scale is not None:
+            require(real("scale") > 0, "scale", f"scale must be positive, got {self.scale}")
+        integer("octaves", 1, 16)
+        require(real("persistence") > 0, "persistence", f"persistence must be positive, got {self.persistence}")
+        require(real("lacunarity") > 0, "lacunarity", f"lacunarity must be positive, got {self.lacunarity}")
+        check_seed(self.seed)
+        if self.block_size is None:
+            object.__setattr__(self, "block_size", default_block_size(self.size))
+        integer("block_size", 1)
+        # The noise must stay finite: coordinates reach size / scale + OFFSET_RANGE lattice cells.
+        max_coordinate = self.size / self.noise_scale + OFFSET_RANGE
+        require(math.isfinite(max_coordinate) and max_coordinate < 1e30, "scale",
+                f"scale {self.noise_scale:g} is too small for a {self.size}-pixel image")
+        check_fractal(octaves=self.octaves, persistence=self.persistence, lacunarity=self.lacunarity,
+                      max_coordinate=max_coordinate)
 
     @property
     def noise_scale(self) -> float:
@@ -86,6 +121,9 @@ class LanesSpec:
         d = asdict(self)
         d["scale"] = self.noise_scale
         return d
+
+
+Spec = LanesSpec
 
 
 # -- the pieces ------------------------------------------------------------------------------------
@@ -126,21 +164,32 @@ def sample_noise(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
 
 
 def backgrounds(spec: LanesSpec, bases: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """RGB uint8 noise backgrounds (N, S, S, 3) from each field's base and offset (in lattice units)."""
-    n = len(bases)
+    """RGB uint8 noise backgrounds (N, S, S, 3) from each field's base and offset (in lattice units).
+
+    The fields are made channel by channel (all red fields, then green, then blue), so that one
+    interleaving call turns them into RGB images.
+    """
+    n, s = len(bases), spec.size
+    if n == 0:
+        return np.zeros((0, s, s, 3), np.uint8)
     fields = perlin_fields(
-        n * 3,
-        spec.size,
-        spec.size,
+        n * 3, s, s,
         scale=spec.noise_scale,
         octaves=spec.octaves,
         persistence=spec.persistence,
         lacunarity=spec.lacunarity,
-        offsets=offsets.reshape(n * 3, 2) * spec.noise_scale,
-        bases=bases.reshape(n * 3),
+        offsets=np.ascontiguousarray(np.asarray(offsets).transpose(1, 0, 2)).reshape(n * 3, 2) * spec.noise_scale,
+        bases=np.ascontiguousarray(np.asarray(bases).T).reshape(n * 3),
     )
-    scaled = minmax_scale_fields(fields) * np.float32(spec.intensity * 255)
-    return np.rint(scaled).astype(np.uint8).reshape(n, 3, spec.size, spec.size).transpose(0, 2, 3, 1)
+    lo = fields.min(axis=(1, 2))
+    span = fields.max(axis=(1, 2)) - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(span > 0, np.float32(spec.intensity * 255) / span, np.float32(0)).astype(np.float32)
+    fields -= lo[:, None, None]
+    fields *= factor[:, None, None]
+    # |v| rounded half to even and saturated, as np.rint(v).astype(uint8) for these 0..255 values
+    planes = cv2.convertScaleAbs(fields.reshape(n * 3 * s, s)).reshape(3, n * s, s)
+    return cv2.merge([planes[0], planes[1], planes[2]]).reshape(n, s, s, 3)
 
 
 def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
@@ -156,19 +205,22 @@ def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
     return owners
 
 
-def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,
+            in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8.
 
     Each circle is drawn in order with OpenCV's filled ``cv2.circle``, as the study drew them, into
     the image (its colour) and the mask (its class), so later circles overwrite earlier ones in both.
+    ``in_place`` paints into ``background`` itself (it must be a C-contiguous uint8 array).
     """
-    images = np.ascontiguousarray(background, dtype=np.uint8).copy()
+    images = background if in_place else np.array(background, dtype=np.uint8, order="C")
     masks = np.zeros(images.shape[:3], np.uint8)
     colors = [tuple(int(v) for v in c) for c in PALETTE]
-    for i in range(len(images)):
+    for i, (centers, radii, cols, classes) in enumerate(zip(
+            circles["centers"].tolist(), circles["radii"].tolist(), circles["colors"].tolist(),
+            circles["classes"].tolist())):
         img, mask = images[i], masks[i]
-        for (x, y), r, color, cls in zip(circles["centers"][i].tolist(), circles["radii"][i].tolist(),
-                                        circles["colors"][i].tolist(), circles["classes"][i].tolist()):
+        for (x, y), r, color, cls in zip(centers, radii, cols, classes):
             cv2.circle(img, (x, y), r, colors[color], -1)
             cv2.circle(mask, (x, y), r, cls, -1)
     return images, masks
@@ -178,15 +230,33 @@ def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[s
     """One block of ``count`` samples (the unit of seeding and of parallel work)."""
     circles = sample_circles(rng, count, spec.circles, spec.size)
     noise = sample_noise(rng, count)
-    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size)
+    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size,
+                            in_place=True)
     return {"images": images, "masks": masks, **circles, **noise}
 
 
-def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _split_n(spec: LanesSpec, split: str) -> int:
+    require(split in SPLIT_STREAMS, "split", f"split must be train or test, got {split!r}")
+    return spec.n if split == "train" else spec.test_n
+
+
+def generate(spec: LanesSpec, split: str = "train") -> dict[str, np.ndarray]:
+    """One split (``train`` or ``test``) in memory, exactly the arrays its file holds (small ``n``)."""
+    n = _split_n(spec, split)
+    parts = [a for _, a in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
+                                           block_size=spec.block_size)]
+    if not parts:
+        return {name: np.zeros(shape, dtype) for name, (shape, dtype) in array_specs(spec, 0).items()}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Images and masks again from the per-circle arrays and the noise parameters alone."""
     classes = circle_classes(arrays["colors"], arrays["centers"], spec.size)
     circles = {"colors": arrays["colors"], "radii": arrays["radii"], "centers": arrays["centers"], "classes": classes}
-    return compose(backgrounds(spec, arrays["noise_bases"], arrays["noise_offsets"]), circles, spec.size)
+    images, masks = compose(backgrounds(spec, arrays["noise_bases"], arrays["noise_offsets"]), circles, spec.size,
+                            in_place=True)
+    return {"images": images, "masks": masks}
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -211,16 +281,15 @@ def array_specs(spec: LanesSpec, n: int) -> dict[str, tuple[tuple[int, ...], np.
     }
 
 
-def write_file(spec: LanesSpec, path, *, workers: int = 1, force: bool = False,
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
+def estimate_bytes(spec: LanesSpec, layout: str = "native") -> int:
+    """The file's size: raw images and per-circle arrays, masks at 3% (gzip measured 2%)."""
+    n = spec.n + spec.test_n
+    s, k = spec.size, spec.circles
+    return n * (s * s * 3 + s * s * 3 // 100 + k * 18 + 60)
 
-    Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
-    ``workers`` count.
-    """
-    from ..store import DatasetWriter
 
-    attrs = {
+def file_attrs(spec: LanesSpec) -> dict:
+    return {
         "class_names": list(CLASS_NAMES),
         "color_names": list(COLOR_NAMES),
         "palette": [list(c) for c in PALETTE],
@@ -228,10 +297,22 @@ def write_file(spec: LanesSpec, path, *, workers: int = 1, force: bool = False,
         "center_order": "x, y",
         "noise": "noise.pnoise2 per field: pixel (i, j) -> pnoise2((j + ox) / scale, (i + oy) / scale, "
                  "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale, "
-                 "min-max scaled per field, times intensity * 255, rounded",
+                 "as float32 f; then rint((f - min f) * (float32(intensity * 255) / (max f - min f)))",
     }
+
+
+def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
+
+    Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
+    ``workers`` count. Lanes has only the native layout.
+    """
+    if layout != "native":
+        raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
     counts = {"train": spec.n, "test": spec.test_n}
-    with DatasetWriter(path, "lanes", seed=spec.seed, params=spec.params(), attrs=attrs, force=force) as w:
+    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
+                       expected_bytes=estimate_bytes(spec)) as w:
         for split, n in counts.items():
             datasets = {name: w.create(f"{split}/{name}", shape, dtype, **COMPRESSION.get(name, {}))
                         for name, (shape, dtype) in array_specs(spec, n).items()}

@@ -45,11 +45,14 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..errors import InvalidParameter
+
 __all__ = [
     "BASE_MAX",
     "pnoise2",
     "perlin_fields",
     "minmax_scale_fields",
+    "check_fractal",
 ]
 
 #: Largest ``base`` accepted (the reference is checked equal up to here; see the module docstring).
@@ -126,22 +129,22 @@ _INT_LIMIT = 2.0**31
 
 def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise InvalidParameter(name, f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
         allowed = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
+        raise InvalidParameter(name, f"{name} must be {allowed}, got {value}")
     return value
 
 
 def _check_real(name: str, value, *, lo: float, lo_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
+        raise InvalidParameter(name, f"{name} must be a real number, got {value!r}")
     value = float(value)
     bad = not math.isfinite(value) or value < lo or (lo_open and value == lo)
     if bad:
         rel = ">" if lo_open else ">="
-        raise ValueError(f"{name} must be a finite number {rel} {lo:g}, got {value!r}")
+        raise InvalidParameter(name, f"{name} must be a finite number {rel} {lo:g}, got {value!r}")
     return value
 
 
@@ -157,7 +160,13 @@ def _octave_schedule(octaves, persistence, lacunarity, repeatx, repeaty):
     lacunarity = _check_real("lacunarity", lacunarity, lo=0.0, lo_open=True)
     repeatx = _check_real("repeatx", repeatx, lo=1.0)
     repeaty = _check_real("repeaty", repeaty, lo=1.0)
-    pers, lac = _F32(persistence), _F32(lacunarity)
+    with np.errstate(over="ignore", under="ignore"):
+        pers, lac = _F32(persistence), _F32(lacunarity)
+    if not np.isfinite(pers):
+        raise InvalidParameter("persistence", f"persistence must fit a float32 (below 3.4e38), got {persistence!r}")
+    if not (np.isfinite(lac) and lac > 0):
+        raise InvalidParameter("lacunarity", f"lacunarity must be a positive float32 (1.2e-38 to 3.4e38), "
+                                             f"got {lacunarity!r}")
     rx0, ry0 = _F32(repeatx), _F32(repeaty)
     freq, amp, total_amp = _F32(1.0), _F32(1.0), _F32(0.0)
     freqs, amps, rxs, rys = [], [], [], []
@@ -168,8 +177,9 @@ def _octave_schedule(octaves, persistence, lacunarity, repeatx, repeaty):
             # positive float well inside the int range for that to be defined.
             for r in (rx, ry):
                 if not (np.isfinite(r) and 0 < r < _INT_LIMIT):
-                    raise ValueError(
-                        "repeat * lacunarity**(octaves-1) must stay a positive float32 below 2**31;"
+                    raise InvalidParameter(
+                        "lacunarity",
+                        "lacunarity**(octaves-1) * repeat must stay a positive float32 below 2**31;"
                         f" got {float(r)!r} at octave {len(freqs) + 1}"
                     )
             freqs.append(freq)
@@ -179,7 +189,20 @@ def _octave_schedule(octaves, persistence, lacunarity, repeatx, repeaty):
             total_amp = total_amp + amp
             freq = freq * lac
             amp = amp * pers
+    if not (np.isfinite(total_amp) and total_amp < 1e38):
+        raise InvalidParameter("persistence", f"persistence**(octaves-1) overflows float32 (persistence "
+                                              f"{persistence!r}, {octaves} octaves): lower one of them")
     return freqs, amps, rxs, rys, (None if octaves == 1 else total_amp)
+
+
+def check_fractal(*, octaves, persistence, lacunarity, repeat=1024, max_coordinate: float = 0.0) -> None:
+    """Raise :class:`~coordconv_data.errors.InvalidParameter` (naming the field) unless fractal noise
+    with these parameters is finite for coordinates up to ``max_coordinate`` in magnitude."""
+    freqs = _octave_schedule(octaves, persistence, lacunarity, repeat, repeat)[0]
+    max_freq = max(float(f) for f in freqs)
+    if not max_coordinate * max_freq < 1.0e38:
+        raise InvalidParameter("lacunarity", f"coordinates up to {max_coordinate:g} times the top octave's "
+                                             f"frequency {max_freq:g} overflow float32: lower lacunarity or octaves")
 
 
 def _check_base(base) -> int:
@@ -191,9 +214,9 @@ def _check_coords(name: str, c: np.ndarray, max_freq: float) -> None:
         return
     m = float(np.max(np.abs(c)))
     if not math.isfinite(m):
-        raise ValueError(f"{name} must be finite (got inf or nan)")
+        raise InvalidParameter(name, f"{name} must be finite (got inf or nan)")
     if m * max_freq >= 1.0e38:
-        raise ValueError(f"{name} * frequency overflows float32 (max |{name}| = {m:g})")
+        raise InvalidParameter(name, f"{name} * frequency overflows float32 (max |{name}| = {m:g})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +264,7 @@ def _noise2(x: np.ndarray, y: np.ndarray, rx, ry, base) -> np.ndarray:
 def _as_f32(name: str, v) -> np.ndarray:
     a = np.asarray(v)
     if a.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
+        raise InvalidParameter(name, f"{name} must be real numbers, got dtype {a.dtype}")
     if a.dtype != np.float32:
         # Python floats reach the C code as double and are rounded to float once.
         a = a.astype(np.float64).astype(np.float32)
@@ -330,28 +353,28 @@ def _validate_fields_args(n, height, width, scale, offsets, bases, dtype):
     else:
         offsets = np.asarray(offsets)
         if offsets.shape != (n, 2) or offsets.dtype.kind not in "biuf":
-            raise ValueError(
+            raise InvalidParameter("offsets",
                 f"offsets must be a real array of shape ({n}, 2), got {offsets.dtype} {offsets.shape}"
             )
         offsets = offsets.astype(np.float64)
         if not np.all(np.isfinite(offsets)):
-            raise ValueError("offsets must be finite")
+            raise InvalidParameter("offsets", "offsets must be finite")
     if bases is None:
         bases = np.zeros(n, dtype=np.intp)
     else:
         bases = np.asarray(bases)
         if bases.shape != (n,) or bases.dtype.kind not in "iu":
-            raise ValueError(
+            raise InvalidParameter("bases",
                 f"bases must be an integer array of shape ({n},), got {bases.dtype} {bases.shape}"
             )
         if n and (bases.min() < 0 or bases.max() > BASE_MAX):
-            raise ValueError(
+            raise InvalidParameter("bases",
                 f"bases must be in 0..{BASE_MAX}, got values in {bases.min()}..{bases.max()}"
             )
         bases = bases.astype(np.intp)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise InvalidParameter("dtype", f"dtype must be float32 or float64, got {dtype}")
     return n, height, width, scale, offsets, bases, dtype
 
 
@@ -576,17 +599,17 @@ def minmax_scale_fields(fields, *, dtype=np.float32) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise InvalidParameter("dtype", f"dtype must be float32 or float64, got {dtype}")
     f = np.asarray(fields)
     if f.ndim < 2:
-        raise ValueError(f"fields must have at least 2 dimensions (..., H, W), got shape {f.shape}")
+        raise InvalidParameter("fields", f"fields must have at least 2 dimensions (..., H, W), got shape {f.shape}")
     if f.dtype.kind not in "biuf":
-        raise ValueError(f"fields must be real numbers, got dtype {f.dtype}")
+        raise InvalidParameter("fields", f"fields must be real numbers, got dtype {f.dtype}")
     f = f.astype(dtype, copy=True)
     if f.size == 0:
         return f
     if not np.all(np.isfinite(f)):
-        raise ValueError("fields must be finite")
+        raise InvalidParameter("fields", "fields must be finite")
     lo = f.min(axis=(-2, -1), keepdims=True)
     span = f.max(axis=(-2, -1), keepdims=True) - lo
     f -= lo
