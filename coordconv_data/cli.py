@@ -124,6 +124,13 @@ def domain_errors(fn: Callable) -> Callable:
                 raise click.UsageError(str(e)) from None
             raise click.BadParameter(str(e), ctx=ctx, param=param) from None
         except CoordDataError as e:
+            if getattr(e, "hdf5_failed", False):
+                # HDF5 met the full disk itself (the partial file is already removed): its objects of
+                # that file may be inconsistent, and freeing them can crash the interpreter. End now.
+                click.echo(f"Error: {e}", err=True)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)
             raise click.ClickException(str(e)) from None
         except OSError as e:
             from .writer import is_disk_full
@@ -131,7 +138,7 @@ def domain_errors(fn: Callable) -> Callable:
             where = f"{e.filename}: " if e.filename else ""
             if is_disk_full(e):
                 raise click.ClickException(f"{where}disk full (no space left on device)") from None
-            text = e.strerror or str(e).splitlines()[0] if str(e) else type(e).__name__
+            text = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
             raise click.ClickException(f"{where}{text}") from None
 
     return wrapper

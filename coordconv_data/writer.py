@@ -68,7 +68,14 @@ class StoreError(CoordDataError):
 
 
 class DiskFull(StoreError):
-    """The disk (or a quota) filled up while writing; the partial file was removed."""
+    """The disk (or a quota) filled up while writing; the partial file was removed.
+
+    ``hdf5_failed`` is true when HDF5 itself met the full disk (rather than the writer's own check
+    before a write): HDF5's objects of that file may then be left inconsistent, and a process should
+    end soon without further HDF5 work (the CLI exits at once).
+    """
+
+    hdf5_failed = False
 
 
 class NotEnoughSpace(StoreError):
@@ -115,8 +122,18 @@ def is_disk_full(exc: BaseException) -> bool:
     return any(f"errno = {e}," in text for e in _DISK_FULL_ERRNOS) or "No space left on device" in text
 
 
-def _disk_full(path: Path) -> DiskFull:
-    return DiskFull(f"disk full while writing {path}: nothing was written (free some space, or write elsewhere)")
+def _disk_full(path: Path, hdf5_failed: bool = False) -> DiskFull:
+    error = DiskFull(f"disk full while writing {path}: nothing was written (free some space, or write elsewhere)")
+    error.hdf5_failed = hdf5_failed
+    return error
+
+
+def _free_now(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 # -- targets ----------------------------------------------------------------------------------------
@@ -313,14 +330,42 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 
 @contextmanager
-def _quiet_unraisable() -> Iterator[None]:
-    """Silence "Exception ignored in ..." reports (h5py ids closing on a broken file) for a moment."""
-    previous = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
+def _quiet_unraisable(only_disk_full: bool = False) -> Iterator[None]:
+    """Silence "Exception ignored in ..." reports of h5py ids closing on a broken file (all of them,
+    or only those that say the disk is full). h5py's Cython code prints their tracebacks through
+    ``sys.excepthook`` and the rest through ``sys.unraisablehook``: both are filtered."""
+    previous, previous_except = sys.unraisablehook, sys.excepthook
+
+    def hook(unraisable: Any) -> None:
+        if only_disk_full and not (unraisable.exc_value is not None and is_disk_full(unraisable.exc_value)):
+            previous(unraisable)
+
+    def except_hook(exc_type: Any, exc: Any, tb: Any) -> None:
+        if only_disk_full and not (exc is not None and is_disk_full(exc)):
+            previous_except(exc_type, exc, tb)
+
+    sys.unraisablehook, sys.excepthook = hook, except_hook
     try:
         yield
     finally:
-        sys.unraisablehook = previous
+        sys.unraisablehook, sys.excepthook = previous, previous_except
+
+
+@contextmanager
+def _blocked_signals() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP for a moment (delivered after), so clean-up runs to its end."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class DatasetWriter:
@@ -367,27 +412,32 @@ class DatasetWriter:
         self._root_attrs.update(attrs or {})
         self._tmp: Path | None = None
         self.file: h5py.File | None = None
+        self._quiet: Any = None
 
     def __enter__(self) -> "DatasetWriter":
         check_target(self.path, self.force)
         if self.expected_bytes is not None:
             check_free_space(self.path, self.expected_bytes)
         self._tmp = temporary_sibling(self.path)
+        # h5py reports a failed write's objects as "Exception ignored" while they are freed: the
+        # one error that matters is raised from here.
+        self._quiet = _quiet_unraisable(only_disk_full=True)
+        self._quiet.__enter__()
         try:
             self.file = h5py.File(self._tmp, "w")
             set_attrs(self.file, self._root_attrs)
         except BaseException as e:
             self._discard()
             if is_disk_full(e):
-                raise _disk_full(self.path) from None
+                raise _disk_full(self.path, hdf5_failed=True) from None
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self._discard()
-            if exc is not None and is_disk_full(exc):
-                raise _disk_full(self.path) from None
+            if exc is not None and not isinstance(exc, DiskFull) and is_disk_full(exc):
+                raise _disk_full(self.path, hdf5_failed=True) from None
             return
         try:
             assert self.file is not None and self._tmp is not None
@@ -396,8 +446,22 @@ class DatasetWriter:
         except BaseException as e:
             self._discard()
             if is_disk_full(e):
-                raise _disk_full(self.path) from None
+                raise _disk_full(self.path, hdf5_failed=True) from None
             raise
+        finally:
+            self._end_quiet()
+
+    def _end_quiet(self) -> None:
+        if self._quiet is not None:
+            quiet, self._quiet = self._quiet, None
+            quiet.__exit__(None, None, None)
+
+    def ensure_space(self, nbytes: int) -> None:
+        """Raise :class:`DiskFull` (removing the partial file) unless about ``nbytes`` more can be
+        written: called before each block, so that HDF5 itself practically never meets a full disk."""
+        free = _free_now(self.path.parent)
+        if free is not None and nbytes + SPACE_MARGIN_BYTES > free:
+            raise _disk_full(self.path)
 
     def _discard(self) -> None:
         """Remove the temporary file, whatever state HDF5 is in.
@@ -405,7 +469,7 @@ class DatasetWriter:
         The file is emptied before HDF5 closes it: the space it held comes back, so the writes HDF5
         makes while closing succeed even on a full disk (they land in an unlinked, sparse file).
         """
-        with _quiet_unraisable():
+        with _blocked_signals(), _quiet_unraisable():
             if self._tmp is not None:
                 try:
                     os.truncate(self._tmp, 0)
@@ -419,6 +483,7 @@ class DatasetWriter:
                 self.file = None
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)
+        self._end_quiet()
 
     def create(
         self,

@@ -319,6 +319,7 @@ def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 
             for start, arrays in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
                                                  block_size=spec.block_size, workers=workers):
                 stop = start + len(arrays["images"])
+                w.ensure_space(sum(arrays[name].nbytes for name in datasets))
                 for name, ds in datasets.items():
                     ds[start:stop] = arrays[name]
                 if progress:

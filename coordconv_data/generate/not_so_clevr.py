@@ -223,6 +223,7 @@ def write_file(spec: NotSoClevrSpec, path, *, layout: str = "native", workers: i
                        layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w:
         for name, data in splits.items():
             if layout == "native":
+                w.ensure_space(len(data.locations) * spec.canvas ** 2 // 50)
                 for key, array in native_arrays(data).items():
                     w.write(f"{name}/{key}", array, compression=NATIVE_COMPRESSION[key])
                 advance(len(data.locations))
@@ -237,6 +238,7 @@ def write_file(spec: NotSoClevrSpec, path, *, layout: str = "native", workers: i
                 if datasets is None:
                     datasets = {f: w.create(f"{prefix}_{f}", (n,) + a.shape[1:], a.dtype, **ORIGINAL_COMPRESSION)
                                 for f, a in arrays.items()}
+                w.ensure_space(sum(a.nbytes for a in arrays.values()) // 50)  # gzip keeps about 1/150
                 for f, a in arrays.items():
                     datasets[f][start : start + len(a)] = a
                 advance(len(part.locations))

@@ -562,6 +562,7 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
             for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
                                                 block_size=spec.block_size, workers=workers):
                 count = len(block["colors"])
+                w.ensure_space(sum(v.nbytes for v in block.values()))
                 assembler.add(base + start, {key: block[f"images_{key}"] for key in ("head", "tail", "chunks",
                                                                                      "chunk_sizes")})
                 for name, ds in arrays.items():

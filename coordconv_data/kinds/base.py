@@ -102,7 +102,7 @@ def _sample_slices(ds: h5py.Dataset) -> list[slice]:
     n = ds.shape[0]
     row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
     rows = ds.chunks[0] if ds.chunks else max(1, (256 * 1024) // row_bytes)
-    pieces = max(1, SAMPLE_BYTES // max(1, rows * row_bytes))
+    pieces = max(2, SAMPLE_BYTES // max(1, rows * row_bytes))  # the first and the last chunk at least
     starts_total = math.ceil(n / rows)
     if pieces >= starts_total:
         return [slice(0, n)]
