@@ -41,11 +41,27 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+_pending: list[int] = []  # the signal that stopped the command, once one has arrived
+
+
+def _interrupt(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+
+
 def _raise_interrupted(signum: int, frame: Any) -> None:
-    # Further SIGTERM/SIGHUP would interrupt the clean-up itself: the first one decides.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signum)
+    # The first signal decides; further ones would interrupt the clean-up itself.
+    if _pending:
+        return
+    _pending.append(signum)
+    raise _interrupt(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise again a signal's exception that was swallowed where it first landed (a signal handler
+    raising inside a weakref callback or a ``__del__`` only prints "Exception ignored"). Called
+    between blocks of work (the progress callback), so a signal always stops the command."""
+    if _pending:
+        raise _interrupt(_pending[0])
 
 
 @contextmanager
@@ -53,14 +69,26 @@ def _signals_as_exceptions() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    for sig in previous:
-        signal.signal(sig, _raise_interrupted)
+    handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        # A signal's exception swallowed where it landed: raise_if_interrupted raises it again.
+        if not isinstance(unraisable.exc_value, (Interrupted, KeyboardInterrupt)):
+            previous_hook(unraisable)
+
+    _pending.clear()
+    sys.unraisablehook = hook
+    for sig in handled:
+        if previous[sig] is not signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupted)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
 
 
 class CoordGroup(click.Group):
@@ -69,7 +97,9 @@ class CoordGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         with _signals_as_exceptions():
             try:
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
+                raise_if_interrupted()  # one that landed where it could not stop the work
+                return result
             except KeyboardInterrupt:
                 click.echo("Aborted!", err=True)
                 ctx.exit(128 + signal.SIGINT)
@@ -180,9 +210,14 @@ class progress:
 
     def __enter__(self) -> Callable[[int], None]:
         if self.bar is None:
-            return lambda k: None
+            return lambda k: raise_if_interrupted()
         bar = self.bar.__enter__()
-        return bar.update
+
+        def advance(k: int) -> None:
+            raise_if_interrupted()
+            bar.update(k)
+
+        return advance
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:

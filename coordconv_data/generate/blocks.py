@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Iterator
 
@@ -99,6 +100,25 @@ def _pool_context(preload: str) -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+@contextmanager
+def worker_pool(fn: BlockFn, workers: int, n: int | None = None, block_size: int | None = None
+                ) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of ``workers`` processes for block function ``fn`` (None when one process will do:
+    ``workers <= 1``, or ``n`` samples fit one block). Share it between the splits of a file: a pool
+    costs a few hundred milliseconds to start. Leaving the ``with`` stops the workers."""
+    if n is not None and block_size is not None:
+        workers = min(workers, max(1, -(-n // block_size)))
+    if workers <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(fn.__module__),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def generate_blocks(
     fn: BlockFn,
     spec: Any,
@@ -108,34 +128,36 @@ def generate_blocks(
     stream: int,
     block_size: int,
     workers: int = 1,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield ``(start, arrays)`` for each block of ``n`` samples, in order.
 
     ``fn(spec, rng, count)`` must be a module-level function (workers import it) returning arrays
     whose first axis has ``count`` samples. ``stream`` separates independent sequences drawn from
-    one seed (for example the train and test splits).
+    one seed (for example the train and test splits). Blocks run in ``pool`` when given (see
+    :func:`worker_pool`), else in a pool of ``workers`` made for this call, else here.
     """
     if block_size < 1:
         raise ValueError(f"block size must be at least 1, got {block_size}")
-    if workers <= 1 or n <= block_size:
+    if pool is None and workers > 1 and n > block_size:
+        with worker_pool(fn, workers, n, block_size) as own:
+            yield from generate_blocks(fn, spec, n, seed=seed, stream=stream, block_size=block_size, pool=own)
+        return
+    if pool is None or n <= block_size:
         for b, (start, stop) in enumerate(block_ranges(n, block_size)):
             yield start, _run_block(fn, spec, seed, stream, b, stop - start)
         return
-    workers = min(workers, -(-n // block_size))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(fn.__module__),
-                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-        pending: deque[tuple[int, Future]] = deque()
-        todo = enumerate(block_ranges(n, block_size))
-        try:
-            for b, (start, stop) in todo:
-                pending.append((start, pool.submit(_run_block, fn, spec, seed, stream, b, stop - start)))
-                if len(pending) >= 2 * workers:
-                    first, fut = pending.popleft()
-                    yield first, fut.result()
-            while pending:
+    in_flight = 2 * pool._max_workers
+    pending: deque[tuple[int, Future]] = deque()
+    try:
+        for b, (start, stop) in enumerate(block_ranges(n, block_size)):
+            pending.append((start, pool.submit(_run_block, fn, spec, seed, stream, b, stop - start)))
+            if len(pending) >= in_flight:
                 first, fut = pending.popleft()
                 yield first, fut.result()
-        finally:
-            for _, fut in pending:
-                fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+        while pending:
+            first, fut = pending.popleft()
+            yield first, fut.result()
+    finally:
+        for _, fut in pending:
+            fut.cancel()

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from ..writer import DatasetWriter
 from . import check_seed, require
-from .blocks import generate_blocks
+from .blocks import generate_blocks, worker_pool
 from .perlin import check_fractal, perlin_fields
 
 KIND = "lanes"
@@ -312,12 +312,13 @@ def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 
         raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
     counts = {"train": spec.n, "test": spec.test_n}
     with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
-                       expected_bytes=estimate_bytes(spec)) as w:
+                       expected_bytes=estimate_bytes(spec)) as w, \
+            worker_pool(lanes_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
         for split, n in counts.items():
             datasets = {name: w.create(f"{split}/{name}", shape, dtype, **COMPRESSION.get(name, {}))
                         for name, (shape, dtype) in array_specs(spec, n).items()}
             for start, arrays in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
-                                                 block_size=spec.block_size, workers=workers):
+                                                 block_size=spec.block_size, pool=pool):
                 stop = start + len(arrays["images"])
                 w.ensure_space(sum(arrays[name].nbytes for name in datasets))
                 for name, ds in datasets.items():

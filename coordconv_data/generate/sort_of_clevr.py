@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from ..writer import DatasetWriter
 from . import check_seed, require
-from .blocks import generate_blocks
+from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec
 
 KIND = "sort-of-clevr"
@@ -535,7 +535,8 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
     codec = image_codec(spec, layout)
     k = spec.objects
     with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec, layout),
-                       layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w:
+                       layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w, \
+            worker_pool(_file_block, workers, spec.n, spec.block_size) as pool:
         def small(name: str, n: int) -> dict[str, Any]:
             return {
                 "colors": w.create(f"{name}colors", (n, k), np.uint8, compression=SMALL_COMPRESSION),
@@ -560,7 +561,7 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
             job = _FileJob(spec, assembler.codec, base % assembler.codec.rows)
             n = spec.n_train if split == "train" else spec.n_test
             for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
-                                                block_size=spec.block_size, workers=workers):
+                                                block_size=spec.block_size, pool=pool):
                 count = len(block["colors"])
                 w.ensure_space(sum(v.nbytes for v in block.values()))
                 assembler.add(base + start, {key: block[f"images_{key}"] for key in ("head", "tail", "chunks",
