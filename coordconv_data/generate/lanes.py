@@ -29,16 +29,16 @@ soft blotches, about four across the image.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..writer import DatasetWriter
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
+from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
 from .perlin import check_fractal, perlin_fields
 
 KIND = "lanes"
@@ -264,7 +264,10 @@ def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndar
 # Measured (benchmarks/bench_lanes.py --compression, 1000 images): gzip saves 30% of the noise
 # images at 40x the write time (1.8 s against 0.04 s), lzf 15% at 16x: they stay raw. The masks are
 # mostly background: gzip level 1 saves 98% in 0.07 s, as much as level 4 in half the time.
+# Both are encoded chunk by chunk in the worker processes (raw images: just their bytes) and stored
+# by the parent as they are (:mod:`.chunks`), so that the parent only writes.
 COMPRESSION = {"masks": {"compression": "gzip", "level": 1}}
+CHUNKED = ("images", "masks")
 
 
 def array_specs(spec: LanesSpec, n: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -301,6 +304,32 @@ def file_attrs(spec: LanesSpec) -> dict:
     }
 
 
+def codecs(spec: LanesSpec) -> dict[str, ChunkCodec]:
+    """How the image and mask chunks are stored: whole samples, a divisor of the block size."""
+    s = spec.size
+    return {
+        "images": ChunkCodec(chunk_rows(spec.block_size, s * s * 3), (s, s, 3), "uint8", level=None),
+        "masks": ChunkCodec(chunk_rows(spec.block_size, s * s), (s, s), "uint8",
+                            level=COMPRESSION["masks"]["level"]),
+    }
+
+
+@dataclass(frozen=True)
+class _FileJob:
+    """What a worker needs to make a block and encode its chunks (blocks start on chunk boundaries)."""
+
+    spec: LanesSpec
+    codecs: dict
+
+
+def _file_block(job: _FileJob, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    arrays = lanes_block(job.spec, rng, count)
+    for name, codec in job.codecs.items():
+        parts = codec.split_block(arrays.pop(name), 0)
+        arrays.update({f"{name}_{k}": v for k, v in parts.items()})
+    return arrays
+
+
 def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
                progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
@@ -310,19 +339,30 @@ def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 
     """
     if layout != "native":
         raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
+    from ..writer import DatasetWriter  # here: the worker processes never need h5py
+
     counts = {"train": spec.n, "test": spec.test_n}
     with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
                        expected_bytes=estimate_bytes(spec)) as w, \
-            worker_pool(lanes_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
+            worker_pool(_file_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
         for split, n in counts.items():
-            datasets = {name: w.create(f"{split}/{name}", shape, dtype, **COMPRESSION.get(name, {}))
-                        for name, (shape, dtype) in array_specs(spec, n).items()}
-            for start, arrays in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
+            chunked = {}
+            for name, codec in codecs(spec).items():
+                fitted = replace(codec, rows=min(codec.rows, max(1, n)))  # HDF5: chunks no longer than the data
+                chunked[name] = ChunkAssembler(fitted.create(w, f"{split}/{name}", n), fitted)
+            small = {name: w.create(f"{split}/{name}", shape, dtype)
+                     for name, (shape, dtype) in array_specs(spec, n).items() if name not in CHUNKED}
+            job = _FileJob(spec, {name: a.codec for name, a in chunked.items()})
+            for start, arrays in generate_blocks(_file_block, job, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
                                                  block_size=spec.block_size, pool=pool):
-                stop = start + len(arrays["images"])
-                w.ensure_space(sum(arrays[name].nbytes for name in datasets))
-                for name, ds in datasets.items():
-                    ds[start:stop] = arrays[name]
+                count = len(arrays["colors"])
+                w.ensure_space(sum(a.nbytes for a in arrays.values()))
+                for name, assembler in chunked.items():
+                    assembler.add(start, {k: arrays[f"{name}_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
+                for name, ds in small.items():
+                    ds[start : start + count] = arrays[name]
                 if progress:
-                    progress(stop - start)
+                    progress(count)
+            for assembler in chunked.values():
+                assembler.close()
     return counts

@@ -37,7 +37,6 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..writer import DatasetWriter
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec
@@ -530,6 +529,8 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
     Raises :class:`PlacementError` when objects cannot be placed, and
     :class:`coordconv_data.store.StoreError` when ``path`` exists (without ``force``) or cannot be written.
     """
+    from ..writer import DatasetWriter  # here: the worker processes never need h5py
+
     require(layout in ("native", "original"), "layout", f"layout must be native or original, got {layout!r}")
     advance = progress or (lambda k: None)
     codec = image_codec(spec, layout)
