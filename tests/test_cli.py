@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -223,3 +224,48 @@ def test_preview_draws_the_samples_with_centres(runner, quadrant_file, tmp_path)
     # refuses to overwrite without --force
     assert_one_line_error(runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out)]), "--force")
     assert runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out), "--force"]).exit_code == 0
+
+
+def test_info_shows_only_the_parameters_that_apply(runner, quadrant_file, tmp_path):
+    d = json.loads(runner.invoke(main, ["info", str(quadrant_file), "--json"]).output)
+    assert d["params"]["split"] == "quadrant" and "seed" not in d["params"] and "test_fraction" not in d["params"]
+    assert d["seed"] is None
+    text = runner.invoke(main, ["info", str(quadrant_file)]).output
+    assert not re.search(r"\bseed\b", text) and "KiB" in text and " MB" not in text
+    u = tmp_path / "u.h5"
+    runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(u), "-q"])
+    d = json.loads(runner.invoke(main, ["info", str(u), "--json"]).output)
+    assert d["params"]["seed"] == 20202 and d["params"]["test_fraction"] == 0.25 and d["seed"] == 20202
+
+
+@pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"), (".bmp", b"BM"),
+                                       (".tiff", b"II*\x00")])
+def test_preview_writes_the_format_its_extension_names(runner, quadrant_file, tmp_path, ext, magic):
+    out = tmp_path / f"grid{ext}"
+    assert runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out), "--n", "2"]).exit_code == 0
+    assert out.read_bytes()[: len(magic)] == magic
+
+
+@pytest.mark.parametrize("name", ["grid.gif", "grid", "grid.h5"])
+def test_preview_refuses_formats_it_cannot_write(runner, quadrant_file, tmp_path, name):
+    result = runner.invoke(main, ["preview", str(quadrant_file), "--out", str(tmp_path / name)])
+    assert_one_line_error(result, "--out", ".png")
+    assert result.exit_code == 2 and os.listdir(tmp_path) == []
+
+
+def test_lanes_preview_has_outlines_and_a_legend(runner, tmp_path):
+    from coordconv_data.kinds import LANES
+
+    data = tmp_path / "l.h5"
+    assert runner.invoke(main, ["lanes", "--n", "4", "--size", "64", "--out", str(data), "--workers", "1",
+                                "-q"]).exit_code == 0
+    out = tmp_path / "p.png"
+    assert runner.invoke(main, ["preview", str(data), "--out", str(out), "--n", "4", "-q"]).exit_code == 0
+    img = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    tiles_h = 2 * 256 + 3 * 4
+    assert img.shape[0] > tiles_h  # the legend strip below the grid
+    legend = img[tiles_h:]
+    for color in LANES.class_colors[1:]:
+        assert (legend == color).all(-1).sum() >= 100, color  # each class's swatch
+    masks = read_split(data, "train", stop=4)["masks"]
+    assert set(np.unique(masks)) <= {0, 1, 2, 3}

@@ -29,8 +29,8 @@ from ..writer import StoreError
 Dim = int | str
 Bound = float | Callable[[Mapping[str, int]], float] | None
 
-FULL_SCAN_BYTES = 8 * 2**20  # arrays up to this size are range-checked in full
-SAMPLE_BYTES = 4 * 2**20  # larger ones: about this many bytes of whole chunks, spread evenly
+FULL_SCAN_BYTES = 2 * 2**20  # arrays up to this size are range-checked in full
+SAMPLE_BYTES = 2**20  # larger ones: about this many bytes of whole chunks, spread evenly
 
 
 class MalformedFile(StoreError):
