@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
-from .chunks import ChunkAssembler, ChunkCodec
+from .chunks import CHUNK_BYTES, ChunkAssembler, ChunkCodec, chunk_rows  # noqa: F401
 
 KIND = "sort-of-clevr"
 
@@ -440,16 +440,6 @@ ORIGINAL_IMAGE = {"dtype": "float32", "level": 3, "shuffle": True}
 # The per-object arrays are small (bytes per sample); the writer's default gzip-4 (shuffled for
 # int64 centres) keeps them at a few hundred kB for 50,000 samples.
 SMALL_COMPRESSION = "gzip"
-CHUNK_BYTES = 256 * 1024  # the store's chunk target (DESIGN: 64 KiB to 1 MiB)
-
-
-def chunk_rows(block_size: int, sample_bytes: int) -> int:
-    """Samples per image chunk: the largest divisor of the block size within :data:`CHUNK_BYTES`."""
-    best = 1
-    for rows in range(1, block_size + 1):
-        if block_size % rows == 0 and rows * sample_bytes <= CHUNK_BYTES:
-            best = rows
-    return best
 
 
 def image_codec(spec: SortOfClevrSpec, layout: str) -> ChunkCodec:
