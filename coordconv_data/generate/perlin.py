@@ -330,6 +330,12 @@ def _fractal(x32, y32, schedule, base) -> np.ndarray:
 
 _BLOCK_PX = 16384  # pixels per block of per-pixel work (planes of 64 KiB stay in L2)
 _GROUP_PX = 1 << 18  # pixels per group of fields whose per-run tables are built together
+# With fine octaves (lattice cells of a few pixels) a run is a row or two and the per-run tables are
+# as large as the fields: smaller groups keep them in cache (measured on 128x128 fields, 6 octaves
+# at scale 32: 1.1 ms a field in groups of 4 fields against 1.9 ms in groups of 16; one octave is
+# fastest in the large groups).
+_GROUP_PX_FINE = 1 << 16
+_FINE_CELL_PX = 8.0
 
 
 def _field_coords(count: int, offsets_axis: np.ndarray, scale: float) -> np.ndarray:
@@ -580,7 +586,8 @@ def perlin_fields(
     _check_coords("x coordinate (j + offset_x) / scale", xc, max_freq)
     _check_coords("y coordinate (i + offset_y) / scale", yr, max_freq)
     max_rows = max(1, _BLOCK_PX // width)
-    group = max(1, _GROUP_PX // (height * width))
+    group_px = _GROUP_PX if scale / max_freq >= _FINE_CELL_PX else _GROUP_PX_FINE
+    group = max(1, group_px // (height * width))
     with np.errstate(over="ignore", under="ignore"):
         for g0 in range(0, n, group):
             g1 = min(n, g0 + group)
