@@ -128,6 +128,11 @@ def _disk_full(path: Path, hdf5_failed: bool = False) -> DiskFull:
     return error
 
 
+def _from_hdf5(exc: BaseException) -> bool:
+    """Whether an error came out of HDF5 (h5py's messages carry HDF5's own wording)."""
+    return "file write failed" in str(exc) or "HDF5" in str(exc) or type(exc).__module__.startswith("h5py")
+
+
 def _free_now(folder: Path) -> int | None:
     try:
         st = os.statvfs(folder)
@@ -437,7 +442,7 @@ class DatasetWriter:
         if exc_type is not None:
             self._discard()
             if exc is not None and not isinstance(exc, DiskFull) and is_disk_full(exc):
-                raise _disk_full(self.path, hdf5_failed=True) from None
+                raise _disk_full(self.path, hdf5_failed=_from_hdf5(exc)) from None
             return
         try:
             assert self.file is not None and self._tmp is not None
@@ -496,11 +501,14 @@ class DatasetWriter:
         shuffle: bool | None = None,
         chunks: tuple[int, ...] | None = None,
         attrs: Mapping[str, Any] | None = None,
+        allocate: bool = False,
     ) -> h5py.Dataset:
         """Create ``name`` (e.g. ``"train/images"``), chunked by whole samples, for streaming writes.
 
         ``compression`` is ``None``, ``"gzip"`` (at ``level``) or ``"lzf"``; ``shuffle`` defaults
         to on for multi-byte dtypes. gzip is the portable choice: every HDF5 reader has it.
+        ``allocate`` (uncompressed only) places every chunk in the file now, unfilled, so that other
+        processes can write chunks straight into the temporary file (:meth:`chunk_offsets`).
         """
         assert self.file is not None, "use DatasetWriter as a context manager"
         dtype = np.dtype(dtype)
@@ -516,12 +524,33 @@ class DatasetWriter:
             opts = {"compression": "lzf", "shuffle": shuffle}
         elif compression is not None:
             raise ValueError(f"unknown compression {compression!r}; use None, 'gzip' or 'lzf'")
+        if allocate and shape[0] > 0:
+            if compression is not None:
+                raise ValueError("only uncompressed datasets can be allocated for direct writes")
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+            opts["dcpl"] = dcpl
         ds = self.file.create_dataset(
             name, shape=shape, dtype=dtype, chunks=chunks if shape[0] > 0 else None,
             track_times=False, **opts
         )
         set_attrs(ds, attrs or {})
         return ds
+
+    @property
+    def temporary_path(self) -> Path:
+        """The file being written (renamed to ``path`` at the end): where direct chunk writes go."""
+        assert self._tmp is not None, "use DatasetWriter as a context manager"
+        return self._tmp
+
+    @staticmethod
+    def chunk_offsets(ds: h5py.Dataset) -> np.ndarray:
+        """Byte offset in the file of each chunk (in sample order) of a dataset made with ``allocate``."""
+        rows = ds.chunks[0]
+        tail = (0,) * (ds.ndim - 1)
+        return np.array([ds.id.get_chunk_info_by_coord((k * rows, *tail)).byte_offset
+                         for k in range(-(-ds.shape[0] // rows))], dtype=np.int64)
 
     def write(self, name: str, data: np.ndarray, **kwargs: Any) -> h5py.Dataset:
         """Create ``name`` and fill it with ``data`` in one go."""

@@ -84,8 +84,10 @@ def _worker_init(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
-def _run_block(fn: BlockFn, spec: Any, seed: int, stream: int, block: int, count: int) -> dict[str, np.ndarray]:
-    return fn(spec, block_rng(seed, stream, block), count)
+def _run_block(fn: BlockFn, spec: Any, seed: int, stream: int, block: int, count: int,
+               pass_block: bool = False) -> dict[str, np.ndarray]:
+    rng = block_rng(seed, stream, block)
+    return fn(spec, rng, count, block) if pass_block else fn(spec, rng, count)
 
 
 def _pool_context(preload: str) -> multiprocessing.context.BaseContext:
@@ -129,6 +131,7 @@ def generate_blocks(
     block_size: int,
     workers: int = 1,
     pool: ProcessPoolExecutor | None = None,
+    pass_block: bool = False,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield ``(start, arrays)`` for each block of ``n`` samples, in order.
 
@@ -136,22 +139,24 @@ def generate_blocks(
     whose first axis has ``count`` samples. ``stream`` separates independent sequences drawn from
     one seed (for example the train and test splits). Blocks run in ``pool`` when given (see
     :func:`worker_pool`), else in a pool of ``workers`` made for this call, else here.
+    ``pass_block``: call ``fn(spec, rng, count, block)`` with the block's index too.
     """
     if block_size < 1:
         raise ValueError(f"block size must be at least 1, got {block_size}")
     if pool is None and workers > 1 and n > block_size:
         with worker_pool(fn, workers, n, block_size) as own:
-            yield from generate_blocks(fn, spec, n, seed=seed, stream=stream, block_size=block_size, pool=own)
+            yield from generate_blocks(fn, spec, n, seed=seed, stream=stream, block_size=block_size, pool=own,
+                                       pass_block=pass_block)
         return
     if pool is None or n <= block_size:
         for b, (start, stop) in enumerate(block_ranges(n, block_size)):
-            yield start, _run_block(fn, spec, seed, stream, b, stop - start)
+            yield start, _run_block(fn, spec, seed, stream, b, stop - start, pass_block)
         return
     in_flight = 2 * pool._max_workers
     pending: deque[tuple[int, Future]] = deque()
     try:
         for b, (start, stop) in enumerate(block_ranges(n, block_size)):
-            pending.append((start, pool.submit(_run_block, fn, spec, seed, stream, b, stop - start)))
+            pending.append((start, pool.submit(_run_block, fn, spec, seed, stream, b, stop - start, pass_block)))
             if len(pending) >= in_flight:
                 first, fut = pending.popleft()
                 yield first, fut.result()

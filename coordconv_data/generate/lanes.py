@@ -29,6 +29,7 @@ soft blotches, about four across the image.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
+from ..writer import DatasetWriter, DiskFull, is_disk_full
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
@@ -150,16 +152,20 @@ def circle_classes(colors: np.ndarray, centers: np.ndarray, size: int) -> np.nda
     return classes.astype(np.uint8)
 
 
-def sample_noise(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+def sample_noise(rng: np.random.Generator, count: int, scale: float) -> dict[str, np.ndarray]:
     """Per image and channel, a ``base`` and a coordinate offset for its noise field.
 
     ``base`` is drawn from 0..1 only: from 2 up, the reference C code reads past its permutation
     table for some lattice cells (undefined behaviour that :mod:`.perlin` reproduces for one build
-    only). The variety comes from the offsets, uniform over the noise's whole 1024-cell period.
+    only). The variety comes from the offsets, uniform over the noise's whole 1024-cell period in
+    whole pixels (stored in lattice cells, ``pixels / scale``): with a power-of-two ``scale`` (the
+    default ``size / 4`` of the usual sizes) every field is then a mosaic of the same few cell
+    patterns, which :func:`.perlin.perlin_fields` copies instead of computing.
     """
+    pixels = rng.integers(0, int(OFFSET_RANGE * scale), size=(count, 3, 2))
     return {
         "noise_bases": rng.integers(0, NOISE_BASES, size=(count, 3), dtype=np.int32),
-        "noise_offsets": (rng.random((count, 3, 2)) * OFFSET_RANGE).astype(np.float64),
+        "noise_offsets": pixels / np.float64(scale),
     }
 
 
@@ -229,7 +235,7 @@ def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,
 def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
     """One block of ``count`` samples (the unit of seeding and of parallel work)."""
     circles = sample_circles(rng, count, spec.circles, spec.size)
-    noise = sample_noise(rng, count)
+    noise = sample_noise(rng, count, spec.noise_scale)
     images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size,
                             in_place=True)
     return {"images": images, "masks": masks, **circles, **noise}
@@ -264,8 +270,9 @@ def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndar
 # Measured (benchmarks/bench_lanes.py --compression, 1000 images): gzip saves 30% of the noise
 # images at 40x the write time (1.8 s against 0.04 s), lzf 15% at 16x: they stay raw. The masks are
 # mostly background: gzip level 1 saves 98% in 0.07 s, as much as level 4 in half the time.
-# Both are encoded chunk by chunk in the worker processes (raw images: just their bytes) and stored
-# by the parent as they are (:mod:`.chunks`), so that the parent only writes.
+# The raw images (98% of the file) never pass through the parent: their chunks are placed in the
+# temporary file up front and each worker writes its block's chunks there itself. The masks are
+# compressed chunk by chunk in the workers and stored by the parent as they are (:mod:`.chunks`).
 COMPRESSION = {"masks": {"compression": "gzip", "level": 1}}
 CHUNKED = ("images", "masks")
 
@@ -299,7 +306,8 @@ def file_attrs(spec: LanesSpec) -> dict:
         "channel_order": "RGB",
         "center_order": "x, y",
         "noise": "noise.pnoise2 per field: pixel (i, j) -> pnoise2((j + ox) / scale, (i + oy) / scale, "
-                 "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale, "
+                 "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale "
+                 "(whole pixels), "
                  "as float32 f; then rint((f - min f) * (float32(intensity * 255) / (max f - min f)))",
     }
 
@@ -316,17 +324,39 @@ def codecs(spec: LanesSpec) -> dict[str, ChunkCodec]:
 
 @dataclass(frozen=True)
 class _FileJob:
-    """What a worker needs to make a block and encode its chunks (blocks start on chunk boundaries)."""
+    """What a worker needs to make a block, encode its mask chunks and write its image chunks
+    (blocks start on chunk boundaries)."""
 
     spec: LanesSpec
-    codecs: dict
+    masks: ChunkCodec
+    image_rows: int  # samples per image chunk
+    file: str  # the temporary file the image chunks go to
+    image_offsets: np.ndarray  # byte offset of each image chunk in it
+    final: str  # the file's final name, for messages
 
 
-def _file_block(job: _FileJob, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
     arrays = lanes_block(job.spec, rng, count)
-    for name, codec in job.codecs.items():
-        parts = codec.split_block(arrays.pop(name), 0)
-        arrays.update({f"{name}_{k}": v for k, v in parts.items()})
+    images = arrays.pop("images")
+    first = block * job.spec.block_size // job.image_rows
+    rows = job.image_rows
+    try:
+        fd = os.open(job.file, os.O_WRONLY)
+        try:
+            for k, start in enumerate(range(0, count, rows)):
+                chunk = images[start : start + rows]
+                if len(chunk) < rows:  # the split's last chunk: HDF5 stores it whole
+                    chunk = np.concatenate([chunk, np.zeros((rows - len(chunk),) + chunk.shape[1:], np.uint8)])
+                os.pwrite(fd, np.ascontiguousarray(chunk).data, int(job.image_offsets[first + k]))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if is_disk_full(e):
+            raise DiskFull(f"disk full while writing {job.final}: nothing was written (free some space, or "
+                           "write elsewhere)") from None
+        raise
+    parts = job.masks.split_block(arrays.pop("masks"), 0)
+    arrays.update({f"masks_{k}": v for k, v in parts.items()})
     return arrays
 
 
@@ -339,30 +369,30 @@ def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 
     """
     if layout != "native":
         raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
-    from ..writer import DatasetWriter  # here: the worker processes never need h5py
-
     counts = {"train": spec.n, "test": spec.test_n}
+    codec = codecs(spec)
     with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
                        expected_bytes=estimate_bytes(spec)) as w, \
             worker_pool(_file_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
         for split, n in counts.items():
-            chunked = {}
-            for name, codec in codecs(spec).items():
-                fitted = replace(codec, rows=min(codec.rows, max(1, n)))  # HDF5: chunks no longer than the data
-                chunked[name] = ChunkAssembler(fitted.create(w, f"{split}/{name}", n), fitted)
+            image_rows = min(codec["images"].rows, max(1, n))  # HDF5: chunks no longer than the data
+            s = spec.size
+            images = w.create(f"{split}/images", (n, s, s, 3), np.uint8, chunks=(image_rows, s, s, 3), allocate=True)
+            fitted = replace(codec["masks"], rows=min(codec["masks"].rows, max(1, n)))
+            masks = ChunkAssembler(fitted.create(w, f"{split}/masks", n), fitted)
             small = {name: w.create(f"{split}/{name}", shape, dtype)
                      for name, (shape, dtype) in array_specs(spec, n).items() if name not in CHUNKED}
-            job = _FileJob(spec, {name: a.codec for name, a in chunked.items()})
+            if n == 0:
+                continue
+            job = _FileJob(spec, fitted, image_rows, str(w.temporary_path), w.chunk_offsets(images), str(path))
             for start, arrays in generate_blocks(_file_block, job, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
-                                                 block_size=spec.block_size, pool=pool):
+                                                 block_size=spec.block_size, pool=pool, pass_block=True):
                 count = len(arrays["colors"])
-                w.ensure_space(sum(a.nbytes for a in arrays.values()))
-                for name, assembler in chunked.items():
-                    assembler.add(start, {k: arrays[f"{name}_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
+                w.ensure_space(count * s * s * 3 * 2)  # the next blocks' images, written by the workers
+                masks.add(start, {k: arrays[f"masks_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
                 for name, ds in small.items():
                     ds[start : start + count] = arrays[name]
                 if progress:
                     progress(count)
-            for assembler in chunked.values():
-                assembler.close()
+            masks.close()
     return counts

@@ -580,6 +580,9 @@ def perlin_fields(
     out = np.empty((n, height, width), dtype=np.float32)
     if n == 0:
         return out.astype(dtype, copy=False)
+    if _patchable(octaves, scale, repeat, offsets, height, width):
+        _fill_from_patches(out, int(scale), int(repeat), offsets.astype(np.int64), bases)
+        return out.astype(dtype, copy=False)
     xc = _field_coords(width, offsets[:, 0], scale)
     yr = _field_coords(height, offsets[:, 1], scale)
     max_freq = max(float(f) for f in schedule[0])
@@ -623,3 +626,90 @@ def minmax_scale_fields(fields, *, dtype=np.float32) -> np.ndarray:
     # a constant field has span 0 and f - lo == 0 everywhere: divide by 1 instead
     f /= np.where(span > 0, span, np.ones_like(span))
     return f
+
+
+# --------------------------------------------------------------------------------------------
+# single-octave fields at whole-pixel offsets: a mosaic of cached cell patches
+#
+# With one octave, a lattice cell of ``S`` pixels (``S`` a power of two) and offsets that are whole
+# pixels, every coordinate ``(p + o) / S`` is exact in float32, so the fractional parts inside every
+# cell are the same ``a / S`` (a = 0..S-1) in every field. A pixel's value then depends only on its
+# place in its cell and on the cell's four corner gradients, of which there are 8 kinds (the 16
+# gradient rows repeat): 8**4 cell patterns. Each pattern's S x S patch is computed once by the
+# reference's float32 operations (bit for bit those of every pixel), cached, and a field is
+# assembled from the patches of its cells: copies instead of arithmetic.
+
+_GRAD_CLASSES, _CLASS_OF_CODE = np.unique(_GRAD_XY, axis=0, return_inverse=True)
+_CLASS_OF_CODE = _CLASS_OF_CODE.reshape(-1).astype(np.intp)
+_CLASS_OF_M = _CLASS_OF_CODE[_CODE_OF_M]  # gradient class of the corner whose second-level index is m
+_PATCH_MAX = 64  # largest cell (pixels) served from patches: 4096 patches of 64 x 64 floats = 64 MiB
+_PATCHES: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # cell size -> (patches, computed?)
+
+
+def _patchable(octaves, scale, repeat, offsets, height, width) -> bool:
+    s = float(scale)
+    if octaves != 1 or not (2 <= s <= _PATCH_MAX) or s != int(s) or int(s) & (int(s) - 1):
+        return False
+    if float(repeat) != int(repeat) or offsets.size == 0:
+        return False
+    o = offsets
+    # whole non-negative pixels, small enough that every coordinate is exact in float32
+    return bool(np.all(o == np.floor(o)) and o.min() >= 0 and o.max() + max(height, width) < 2**23 / 2)
+
+
+def _patches(size: int, keys: np.ndarray) -> np.ndarray:
+    """The cache of ``size`` x ``size`` patches, with the patterns ``keys`` computed."""
+    table, done = _PATCHES.get(size, (None, None))
+    if table is None:
+        table = np.empty((8**4, size, size), dtype=np.float32)
+        done = np.zeros(8**4, dtype=bool)
+        _PATCHES[size] = (table, done)
+    todo = np.unique(keys[~done[keys]])
+    xf = (np.arange(size, dtype=np.float32) / _F32(size))[None, :]
+    yf = (np.arange(size, dtype=np.float32) / _F32(size))[:, None]
+    xf1, yf1 = xf - _ONE, yf - _ONE
+    fx, fy = _fade(xf), _fade(yf)
+    step = max(1, (1 << 17) // (size * size))  # patterns at a time: arrays of 512 KiB stay in cache
+    for k0 in range(0, todo.size, step):
+        part = todo[k0 : k0 + step]
+        cls = np.stack([part // 512, part // 64 % 8, part // 8 % 8, part % 8])  # AA, BA, AB, BB
+        gx = _GRAD_CLASSES[cls, 0].astype(np.float32)[..., None, None]
+        gy = _GRAD_CLASSES[cls, 1].astype(np.float32)[..., None, None]
+        with np.errstate(over="ignore", under="ignore"):
+            # _noise2's operations, in its order, with the corners' gradients given directly
+            g_aa = gx[0] * xf + gy[0] * yf
+            g_ba = gx[1] * xf1 + gy[1] * yf
+            g_ab = gx[2] * xf + gy[2] * yf1
+            g_bb = gx[3] * xf1 + gy[3] * yf1
+            lo = g_aa + fx * (g_ba - g_aa)
+            hi = g_ab + fx * (g_bb - g_ab)
+            table[part] = lo + fy * (hi - lo)
+    done[todo] = True
+    return table
+
+
+def _fill_from_patches(out: np.ndarray, size: int, repeat: int, offsets: np.ndarray, bases: np.ndarray) -> None:
+    """Single-octave fields at whole-pixel ``offsets`` (n, 2) and cell ``size`` px, into ``out`` (n, H, W)."""
+    n, h, w = out.shape
+    # cells a field touches at most: its first (phase < size) and those its width reaches
+    cells_x, cells_y = (w + size - 2) // size + 1, (h + size - 2) // size + 1
+    first = offsets // size  # each field's first cell (x, y)
+    phase = offsets % size  # where the field starts inside it
+    group = max(1, (1 << 22) // (cells_x * cells_y * size * size * 4))  # mosaics of about 4 MiB at a time
+    for g0 in range(0, n, group):
+        g1 = min(n, g0 + group)
+        base = bases[g0:g1, None]
+        cx = first[g0:g1, 0:1] + np.arange(cells_x)  # lattice columns I (m, cells_x)
+        cy = first[g0:g1, 1:2] + np.arange(cells_y)
+        i, ii = (cx % repeat & 255) + base, ((cx % repeat + 1) % repeat & 255) + base
+        j, jj = (cy % repeat & 255) + base, ((cy % repeat + 1) % repeat & 255) + base
+        a, b = _PERM_EXT[i], _PERM_EXT[ii]  # (m, cells_x)
+        # second-level index of each corner: m = P[i] + j, per (field, cell row, cell column)
+        keys = (_CLASS_OF_M[a[:, None, :] + j[:, :, None]] * 512 + _CLASS_OF_M[b[:, None, :] + j[:, :, None]] * 64
+                + _CLASS_OF_M[a[:, None, :] + jj[:, :, None]] * 8 + _CLASS_OF_M[b[:, None, :] + jj[:, :, None]])
+        table = _patches(size, keys.ravel())
+        mosaic = table[keys]  # (m, cells_y, cells_x, S, S)
+        mosaic = mosaic.transpose(0, 1, 3, 2, 4).reshape(g1 - g0, cells_y * size, cells_x * size)
+        for k in range(g1 - g0):
+            px, py = phase[g0 + k]
+            out[g0 + k] = mosaic[k, py : py + h, px : px + w]
