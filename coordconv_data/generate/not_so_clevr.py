@@ -133,8 +133,9 @@ class NotSoClevrSplit:
     masks: np.ndarray  # (N, H, W) uint8, 0/1
 
 
-def _splits(spec: NotSoClevrSpec) -> dict[str, NotSoClevrSplit]:
-    """The ``train`` and ``test`` splits of ``spec``, in the original's order."""
+def splits(spec: NotSoClevrSpec) -> dict[str, NotSoClevrSplit]:
+    """Both splits of ``spec`` as :class:`NotSoClevrSplit` (locations, one-hot maps, 0/1 square masks),
+    in the original's order; :func:`generate` gives one split as the file's arrays."""
     locations = sweep_locations(spec.canvas, spec.half)
     onehots = onehot_maps(locations, spec.canvas)
     masks = render_squares(onehots, spec.square)
@@ -156,7 +157,7 @@ def native_arrays(split: NotSoClevrSplit) -> dict[str, np.ndarray]:
 def generate(spec: NotSoClevrSpec, split: str = "train") -> dict[str, np.ndarray]:
     """One split (``train`` or ``test``) of ``spec`` in the original's order, as the native file holds it."""
     require(split in ("train", "test"), "split", f"split must be train or test, got {split!r}")
-    return native_arrays(_splits(spec)[split])
+    return native_arrays(splits(spec)[split])
 
 
 def rebuild(spec: NotSoClevrSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -212,7 +213,7 @@ def write_file(spec: NotSoClevrSpec, path, *, layout: str = "native", workers: i
     written, or would not fit.
     """
     advance = progress or (lambda k: None)
-    splits = _splits(spec)
+    both = splits(spec)
     attrs = {
         "canvas_size": spec.canvas,
         "square_size": spec.square,
@@ -221,7 +222,7 @@ def write_file(spec: NotSoClevrSpec, path, *, layout: str = "native", workers: i
     }
     with DatasetWriter(path, "not-so-clevr", seed=spec.seed, params=spec.params(), attrs=attrs,
                        layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w:
-        for name, data in splits.items():
+        for name, data in both.items():
             if layout == "native":
                 w.ensure_space(len(data.locations) * spec.canvas ** 2 // 50)
                 for key, array in native_arrays(data).items():
@@ -242,4 +243,4 @@ def write_file(spec: NotSoClevrSpec, path, *, layout: str = "native", workers: i
                 for f, a in arrays.items():
                     datasets[f][start : start + len(a)] = a
                 advance(len(part.locations))
-    return {name: len(data.locations) for name, data in splits.items()}
+    return {name: len(data.locations) for name, data in both.items()}
