@@ -2,6 +2,12 @@
 
 Only click is imported at module level so that ``coorddata --help`` stays fast and never imports
 torch; each command imports what it needs when it runs.
+
+Errors are mapped in one place (:func:`domain_errors`): a library
+:class:`~coordconv_data.errors.InvalidParameter` becomes a usage error naming the option whose
+parameter name is its field (exit 2); any other library error, a full disk or another ``OSError`` is
+one line and exit 1. Interrupts are handled by the group for every command: Ctrl-C exits 130,
+SIGTERM 143 and SIGHUP 129, after the command's partial files are removed.
 """
 
 from __future__ import annotations
@@ -9,15 +15,97 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
 from . import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+SEED_MAX = 2**32 - 1  # what every generator's random source takes (coordconv_data.generate.SEED_MAX)
+
+
+# -- interrupts --------------------------------------------------------------------------------------
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread like KeyboardInterrupt is for SIGINT, so that
+    every ``with``/``finally`` on the way out (partial files, worker pools) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_pending: list[int] = []  # the signal that stopped the command, once one has arrived
+
+
+def _interrupt(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # The first signal decides; further ones would interrupt the clean-up itself.
+    if _pending:
+        return
+    _pending.append(signum)
+    raise _interrupt(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise again a signal's exception that was swallowed where it first landed (a signal handler
+    raising inside a weakref callback or a ``__del__`` only prints "Exception ignored"). Called
+    between blocks of work (the progress callback), so a signal always stops the command."""
+    if _pending:
+        raise _interrupt(_pending[0])
+
+
+@contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        # A signal's exception swallowed where it landed: raise_if_interrupted raises it again.
+        if not isinstance(unraisable.exc_value, (Interrupted, KeyboardInterrupt)):
+            previous_hook(unraisable)
+
+    _pending.clear()
+    sys.unraisablehook = hook
+    for sig in handled:
+        if previous[sig] is not signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
+
+
+class CoordGroup(click.Group):
+    """The command group: runs every command with SIGTERM/SIGHUP handled like Ctrl-C."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _signals_as_exceptions():
+            try:
+                result = super().invoke(ctx)
+                raise_if_interrupted()  # one that landed where it could not stop the work
+                return result
+            except KeyboardInterrupt:
+                click.echo("Aborted!", err=True)
+                ctx.exit(128 + signal.SIGINT)
+            except Interrupted as e:
+                click.echo(f"Stopped by {signal.Signals(e.signum).name}.", err=True)
+                ctx.exit(128 + e.signum)
 
 
 # -- shared options ----------------------------------------------------------------------------------
@@ -40,12 +128,17 @@ def layout_option(fn: Callable) -> Callable:
     )(fn)
 
 
+def seed_option(default: int, help: str) -> Callable[[Callable], Callable]:
+    return click.option("--seed", type=click.IntRange(0, SEED_MAX), default=default, show_default=True, help=help)
+
+
 def domain_errors(fn: Callable) -> Callable:
     """The library's one-line errors as click errors, mapped in this one place.
 
     :class:`~coordconv_data.errors.InvalidParameter` names a field; the option of this command with
-    that name becomes the hint (exit 2, a usage error). Any other library error, and an ``OSError``
-    (a full disk, a vanished folder), is a runtime failure: one line, exit 1, no traceback.
+    that name becomes the hint (exit 2, a usage error). Any other library error (a file of the wrong
+    kind, a malformed file, a full disk: each one line naming the file) and an ``OSError`` are a
+    runtime failure: one line, exit 1, no traceback.
     """
 
     @functools.wraps(fn)
@@ -61,23 +154,46 @@ def domain_errors(fn: Callable) -> Callable:
                 raise click.UsageError(str(e)) from None
             raise click.BadParameter(str(e), ctx=ctx, param=param) from None
         except CoordDataError as e:
+            if getattr(e, "hdf5_failed", False):
+                # HDF5 met the full disk itself (the partial file is already removed): its objects of
+                # that file may be inconsistent, and freeing them can crash the interpreter. End now.
+                click.echo(f"Error: {e}", err=True)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)
             raise click.ClickException(str(e)) from None
         except OSError as e:
+            from .writer import is_disk_full
+
             where = f"{e.filename}: " if e.filename else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from None
+            if is_disk_full(e):
+                raise click.ClickException(f"{where}disk full (no space left on device)") from None
+            text = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise click.ClickException(f"{where}{text}") from None
 
     return wrapper
 
 
-def _check_outputs(paths: list[Path], force: bool) -> None:
-    """Refuse before any work starts, so that no run writes some outputs and then stops."""
-    from .store import StoreError, check_target
+@contextmanager
+def outputs(paths: list[Path], force: bool) -> Iterator[None]:
+    """Make the outputs' missing folders and refuse (before any work) a target that cannot be
+    written; folders made here are removed again if the command fails."""
+    from .writer import StoreError, check_target, prepare_folder, remove_empty_folders
 
-    for p in paths:
-        try:
+    created: list[Path] = []
+    try:
+        for p in paths:
+            created += prepare_folder(p.parent)
+        for p in paths:
             check_target(p, force)
-        except StoreError as e:
-            raise click.BadParameter(str(e), param_hint="'--out'") from None
+    except StoreError as e:
+        remove_empty_folders(created)
+        raise click.BadParameter(str(e), param_hint="'--out'") from None
+    try:
+        yield
+    except BaseException:
+        remove_empty_folders(created)
+        raise
 
 
 class progress:
@@ -94,22 +210,29 @@ class progress:
 
     def __enter__(self) -> Callable[[int], None]:
         if self.bar is None:
-            return lambda k: None
+            return lambda k: raise_if_interrupted()
         bar = self.bar.__enter__()
-        return bar.update
+
+        def advance(k: int) -> None:
+            raise_if_interrupted()
+            bar.update(k)
+
+        return advance
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
 
-def _human_bytes(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+def _size(path: Path) -> str:
+    from .writer import format_bytes
+
+    return format_bytes(path.stat().st_size)
 
 
 # -- the group ---------------------------------------------------------------------------------------
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=CoordGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="coorddata")
 def main() -> None:
     """Datasets, CoordConv models and training for studying where CNNs fail at position.
@@ -117,6 +240,10 @@ def main() -> None:
     Generate the CoordConv paper's datasets into HDF5, look at them, and train the paper's
     models on them. Run `coorddata COMMAND --help` for each command's options.
     """
+
+
+def _looks_like_folder(text: str) -> bool:
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
 
 
 @main.command("not-so-clevr")
@@ -129,22 +256,17 @@ def main() -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=True, file_okay=True, path_type=Path),
+    type=click.Path(dir_okay=True, file_okay=True),
     default=None,
-    help="Output file for one split, or folder for both. [default: not_so_clevr_<split>.h5 here]",
+    help="Output file for one split, or folder (made if missing; end it with / for one split) for both. "
+         "[default: not_so_clevr_<split>.h5 here]",
 )
 @layout_option
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**32 - 1),
-    default=20202,
-    show_default=True,
-    help="Seed of the uniform split's draw (the paper's is 20202). The quadrant split has none.",
-)
+@seed_option(20202, "Seed of the uniform split's draw (the paper's is 20202). The quadrant split has none.")
 @force_option
 @quiet_option
 @domain_errors
-def not_so_clevr(split: str, out: Path | None, layout: str, seed: int, force: bool, quiet: bool) -> None:
+def not_so_clevr(split: str, out: str | None, layout: str, seed: int, force: bool, quiet: bool) -> None:
     """Not-so-Clevr: a 9x9 square at each of 3136 positions on a 64x64 canvas.
 
     Exactly the paper's data: the same samples, splits (uniform 2368/768, quadrant 2407/729) and
@@ -155,24 +277,22 @@ def not_so_clevr(split: str, out: Path | None, layout: str, seed: int, force: bo
 
     splits = ["uniform", "quadrant"] if split == "both" else [split]
     if split == "both":
-        folder = out if out is not None else Path(".")
+        folder = Path(out) if out is not None else Path(".")
         if folder.suffix in {".h5", ".hdf5"} and not folder.is_dir():
             raise click.BadParameter(f"{folder} looks like a file, but --split both writes two files: give a folder",
                                      param_hint="'--out'")
-        if not folder.is_dir():
-            raise click.BadParameter(f"folder {folder} does not exist", param_hint="'--out'")
         targets = [folder / f"not_so_clevr_{s}.h5" for s in splits]
+    elif out is None:
+        targets = [Path(f"not_so_clevr_{split}.h5")]
     else:
-        target = out if out is not None else Path(f"not_so_clevr_{split}.h5")
-        if target.is_dir():
-            target = target / f"not_so_clevr_{split}.h5"
-        targets = [target]
-    _check_outputs(targets, force)
-    for name, target in zip(splits, targets):
-        counts = write_file(NotSoClevrSpec(split=name, seed=seed), target, layout=layout, force=force)
-        if not quiet:
-            click.echo(f"wrote {target}: {name} split, train {counts['train']}, test {counts['test']} "
-                       f"({layout} layout, {_human_bytes(target.stat().st_size)})")
+        targets = [Path(out) / f"not_so_clevr_{split}.h5" if _looks_like_folder(out) else Path(out)]
+    specs = [NotSoClevrSpec(split=name, seed=seed) for name in splits]
+    with outputs(targets, force):
+        for name, spec, target in zip(splits, specs, targets):
+            counts = write_file(spec, target, layout=layout, force=force)
+            if not quiet:
+                click.echo(f"wrote {target}: {name} split, train {counts['train']}, test {counts['test']} "
+                           f"({layout} layout, {_size(target)})")
 
 
 def workers_option(fn: Callable) -> Callable:
@@ -184,14 +304,6 @@ def workers_option(fn: Callable) -> Callable:
         show_default="number of CPUs",
         help="Worker processes; the file is identical for every count.",
     )(fn)
-
-
-def _spec_or_usage_error(make: Callable[[], Any]) -> Any:
-    """Build a generator spec; a value the options' types allowed but the spec rejects is a usage error."""
-    try:
-        return make()
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
 
 
 @main.command()
@@ -209,10 +321,10 @@ def _spec_or_usage_error(make: Callable[[], Any]) -> Any:
               help="Amplitude factor from one octave to the next.")
 @click.option("--lacunarity", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True,
               help="Frequency factor from one octave to the next.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
+@seed_option(0, "Random seed; the same seed and options give the same file.")
 @workers_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("lanes.h5"),
-              show_default=True, help="Output file.")
+              show_default=True, help="Output file (its folder is made if missing).")
 @force_option
 @quiet_option
 @domain_errors
@@ -227,15 +339,13 @@ def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float,
     """
     from .generate.lanes import LanesSpec, write_file
 
-    spec = _spec_or_usage_error(lambda: LanesSpec(
-        n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles, intensity=intensity,
-        scale=scale, octaves=octaves, persistence=persistence, lacunarity=lacunarity, seed=seed))
-    _check_outputs([out], force)
-    with progress(spec.n + spec.test_n, "lanes", quiet) as advance:
+    spec = LanesSpec(n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles,
+                     intensity=intensity, scale=scale, octaves=octaves, persistence=persistence,
+                     lacunarity=lacunarity, seed=seed)
+    with outputs([out], force), progress(spec.n + spec.test_n, "lanes", quiet) as advance:
         counts = write_file(spec, out, workers=workers, force=force, progress=advance)
     if not quiet:
-        click.echo(f"wrote {out}: train {counts['train']}, test {counts['test']} "
-                   f"({_human_bytes(out.stat().st_size)})")
+        click.echo(f"wrote {out}: train {counts['train']}, test {counts['test']} ({_size(out)})")
 
 
 @main.command()
@@ -253,7 +363,8 @@ def info(file: Path, as_json: bool) -> None:
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("preview.png"),
-              show_default=True, help="PNG file to write.")
+              show_default=True,
+              help="Picture to write: .png, .jpg, .bmp, .tif or .webp, as its extension says (folder made if missing).")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Split to draw samples from.")
 @click.option("--n", "n", type=click.IntRange(1, 1024), default=16, show_default=True,
@@ -262,10 +373,13 @@ def info(file: Path, as_json: bool) -> None:
 @quiet_option
 @domain_errors
 def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool) -> None:
-    """Draw samples of a data FILE as an enlarged PNG grid with their targets marked."""
+    """Draw samples of a data FILE as an enlarged grid with their targets marked (Lanes: with a legend)."""
+    from .viz import check_image_path
     from .viz import preview as draw
 
-    count = draw(file, out, split=split, n=n, force=force)
+    check_image_path(out)
+    with outputs([out], force):
+        count = draw(file, out, split=split, n=n, force=force)
     if not quiet:
         click.echo(f"wrote {out}: {count} {split} samples of {file}")
 
@@ -285,11 +399,10 @@ def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool)
               help="Least distance between object centres in pixels. [default: object size - 1]")
 @click.option("--background", default="white", show_default=True,
               help="Background colour: white, black, or R,G,B (0..255 each).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
-              help="Random seed; the same seed and options give the same file.")
+@seed_option(0, "Random seed; the same seed and options give the same file.")
 @workers_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sort_of_clevr.h5"),
-              show_default=True, help="Output HDF5 file.")
+              show_default=True, help="Output HDF5 file (its folder is made if missing).")
 @layout_option
 @force_option
 @quiet_option
@@ -306,28 +419,28 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 
     Data like the relational-networks original's: --size 75 --objects 6 --object-size 11.
     """
-    from .generate.sort_of_clevr import PlacementError, SortOfClevrSpec, parse_color, write_file
+    from .generate.sort_of_clevr import SortOfClevrSpec, parse_color, write_file
 
-    try:
-        rgb = parse_color(background)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="'--background'") from None
-    spec = _spec_or_usage_error(lambda: SortOfClevrSpec(
-        n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
-        min_distance=min_distance, background=rgb, seed=seed))
-    _check_outputs([out], force)
-    try:
-        with progress(spec.n, "sort-of-clevr", quiet) as advance:
-            counts = write_file(spec, out, layout=layout, workers=workers, force=force, progress=advance)
-    except PlacementError as e:
-        raise click.ClickException(str(e)) from None
+    spec = SortOfClevrSpec(n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
+                           min_distance=min_distance, background=parse_color(background), seed=seed)
+    with outputs([out], force), progress(spec.n, "sort-of-clevr", quiet) as advance:
+        counts = write_file(spec, out, layout=layout, workers=workers, force=force, progress=advance)
     if not quiet:
         splits = (f"train {counts['train']}, test {counts['test']}" if layout == "native" else
                   f"all in train_x: train {counts['train']} then test {counts['test']}")
         click.echo(f"wrote {out}: {spec.n} images ({splits}), {spec.objects} objects on {spec.size}x{spec.size} "
-                   f"({layout} layout, {_human_bytes(out.stat().st_size)})")
+                   f"({layout} layout, {_size(out)})")
 
 
+def _check_outputs(paths: list[Path], force: bool) -> None:
+    """Refuse before any work starts, so that no run writes some outputs and then stops."""
+    from .store import StoreError, check_target
+
+    for p in paths:
+        try:
+            check_target(p, force)
+        except StoreError as e:
+            raise click.BadParameter(str(e), param_hint="'--out'") from None
 
 
 # -- training ----------------------------------------------------------------------------------------

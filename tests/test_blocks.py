@@ -27,10 +27,13 @@ def test_streams_and_seeds_differ():
 
 
 def test_block_ranges_cover_n():
-    assert block_ranges(7, 3) == [(0, 3), (3, 6), (6, 7)]
-    assert block_ranges(0, 3) == []
+    assert list(block_ranges(7, 3)) == [(0, 3), (3, 6), (6, 7)]
+    assert list(block_ranges(0, 3)) == []
     with pytest.raises(ValueError):
         block_ranges(5, 0)
+    # lazy: a huge n costs nothing until blocks are taken
+    huge = block_ranges(10**15, 7)
+    assert next(huge) == (0, 7) and next(huge) == (7, 14)
 
 
 def test_worker_errors_reach_the_caller():

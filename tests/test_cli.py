@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -117,12 +118,27 @@ def test_existing_output_needs_force_and_is_untouched(runner, tmp_path):
     assert not (tmp_path / "not_so_clevr_uniform.h5").exists()
 
 
-def test_missing_and_unwritable_folders(runner, tmp_path):
-    assert_one_line_error(
-        runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(tmp_path / "no" / "u.h5")]),
-        "does not exist",
-    )
-    assert_one_line_error(runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "nofolder")]), "does not exist")
+def test_out_makes_missing_folders_and_refuses_unwritable_ones(runner, tmp_path):
+    result = runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(tmp_path / "no" / "u.h5"), "-q"])
+    assert result.exit_code == 0 and (tmp_path / "no" / "u.h5").exists()
+    result = runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "new" / "folder"), "-q"])
+    assert result.exit_code == 0
+    assert sorted(os.listdir(tmp_path / "new" / "folder")) == ["not_so_clevr_quadrant.h5", "not_so_clevr_uniform.h5"]
+    # one split into a folder named with a trailing slash
+    result = runner.invoke(main, ["not-so-clevr", "--split", "quadrant", "--out", str(tmp_path / "q") + "/", "-q"])
+    assert result.exit_code == 0 and (tmp_path / "q" / "not_so_clevr_quadrant.h5").exists()
+    for args in (["lanes", "--n", "2", "--size", "32", "--workers", "1"], ["sort-of-clevr", "--n", "3", "--workers", "1"]):
+        out = tmp_path / "deep" / args[0] / "x.h5"
+        assert runner.invoke(main, [*args, "--out", str(out), "-q"]).exit_code == 0 and out.exists()
+    assert runner.invoke(main, ["preview", str(out), "--out", str(tmp_path / "pics" / "p.png"), "-q"]).exit_code == 0
+    assert (tmp_path / "pics" / "p.png").exists()
+    # a failed run leaves no folder it made
+    bad = tmp_path / "never" / "made" / "x.h5"
+    assert_one_line_error(runner.invoke(main, ["sort-of-clevr", "--objects", "6", "--min-distance", "30",
+                                               "--out", str(bad)]), "cannot place")
+    assert not (tmp_path / "never").exists()
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(runner.invoke(main, ["lanes", "--out", str(tmp_path / "afile" / "x.h5")]), "afile is a file")
     assert_one_line_error(runner.invoke(main, ["not-so-clevr", "--out", str(tmp_path / "x.h5")]), "give a folder")
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -208,3 +224,48 @@ def test_preview_draws_the_samples_with_centres(runner, quadrant_file, tmp_path)
     # refuses to overwrite without --force
     assert_one_line_error(runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out)]), "--force")
     assert runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out), "--force"]).exit_code == 0
+
+
+def test_info_shows_only_the_parameters_that_apply(runner, quadrant_file, tmp_path):
+    d = json.loads(runner.invoke(main, ["info", str(quadrant_file), "--json"]).output)
+    assert d["params"]["split"] == "quadrant" and "seed" not in d["params"] and "test_fraction" not in d["params"]
+    assert d["seed"] is None
+    text = runner.invoke(main, ["info", str(quadrant_file)]).output
+    assert not re.search(r"\bseed\b", text) and "KiB" in text and " MB" not in text
+    u = tmp_path / "u.h5"
+    runner.invoke(main, ["not-so-clevr", "--split", "uniform", "--out", str(u), "-q"])
+    d = json.loads(runner.invoke(main, ["info", str(u), "--json"]).output)
+    assert d["params"]["seed"] == 20202 and d["params"]["test_fraction"] == 0.25 and d["seed"] == 20202
+
+
+@pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"), (".bmp", b"BM"),
+                                       (".tiff", b"II*\x00")])
+def test_preview_writes_the_format_its_extension_names(runner, quadrant_file, tmp_path, ext, magic):
+    out = tmp_path / f"grid{ext}"
+    assert runner.invoke(main, ["preview", str(quadrant_file), "--out", str(out), "--n", "2"]).exit_code == 0
+    assert out.read_bytes()[: len(magic)] == magic
+
+
+@pytest.mark.parametrize("name", ["grid.gif", "grid", "grid.h5"])
+def test_preview_refuses_formats_it_cannot_write(runner, quadrant_file, tmp_path, name):
+    result = runner.invoke(main, ["preview", str(quadrant_file), "--out", str(tmp_path / name)])
+    assert_one_line_error(result, "--out", ".png")
+    assert result.exit_code == 2 and os.listdir(tmp_path) == []
+
+
+def test_lanes_preview_has_outlines_and_a_legend(runner, tmp_path):
+    from coordconv_data.kinds import LANES
+
+    data = tmp_path / "l.h5"
+    assert runner.invoke(main, ["lanes", "--n", "4", "--size", "64", "--out", str(data), "--workers", "1",
+                                "-q"]).exit_code == 0
+    out = tmp_path / "p.png"
+    assert runner.invoke(main, ["preview", str(data), "--out", str(out), "--n", "4", "-q"]).exit_code == 0
+    img = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    tiles_h = 2 * 256 + 3 * 4
+    assert img.shape[0] > tiles_h  # the legend strip below the grid
+    legend = img[tiles_h:]
+    for color in LANES.class_colors[1:]:
+        assert (legend == color).all(-1).sum() >= 100, color  # each class's swatch
+    masks = read_split(data, "train", stop=4)["masks"]
+    assert set(np.unique(masks)) <= {0, 1, 2, 3}

@@ -225,7 +225,7 @@ def test_fields_defaults_dtype_and_determinism():
         (dict(persistence=float("nan")), "persistence must be a finite number >= 0"),
         (dict(lacunarity=0.0), "lacunarity must be a finite number > 0"),
         (dict(lacunarity="2"), "lacunarity must be a real number"),
-        (dict(octaves=40, lacunarity=3.0), "repeat \\* lacunarity"),
+        (dict(octaves=40, lacunarity=3.0), "lacunarity\\*\\*\\(octaves-1\\) \\* repeat"),
     ],
 )
 def test_pnoise2_rejects_bad_parameters(kwargs, match):
@@ -306,3 +306,29 @@ def test_module_does_not_import_torch():
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("size", [2, 4, 16, 32, 64])
+def test_whole_pixel_offsets_use_patches_and_stay_exact(size):
+    """One octave, a power-of-two cell and whole-pixel offsets: fields are assembled from cached cell
+    patches, bit for bit the reference and the general path."""
+    rng = np.random.default_rng(size)
+    n = 5
+    offsets = rng.integers(0, 1024 * size, (n, 2)).astype(np.float64)
+    bases = rng.integers(0, 2, n)
+    assert perlin._patchable(1, float(size), 1024, offsets, 37, 61)
+    fast = perlin_fields(n, 37, 61, scale=size, offsets=offsets, bases=bases)
+    saved = perlin._PATCH_MAX
+    try:
+        perlin._PATCH_MAX = 0
+        general = perlin_fields(n, 37, 61, scale=size, offsets=offsets, bases=bases)
+    finally:
+        perlin._PATCH_MAX = saved
+    assert np.array_equal(fast.view(np.uint32), general.view(np.uint32))
+    k = 2
+    ref = np.array([[noise.pnoise2((j + offsets[k, 0]) / size, (i + offsets[k, 1]) / size, 1, 0.5, 2.0, 1024, 1024,
+                                   int(bases[k])) for j in range(61)] for i in range(37)], dtype=np.float32)
+    assert np.array_equal(fast[k].view(np.uint32), ref.view(np.uint32))
+    assert not perlin._patchable(2, float(size), 1024, offsets, 37, 61)  # several octaves: the general path
+    assert not perlin._patchable(1, float(size), 1024, offsets + 0.5, 37, 61)  # between pixels
+    assert not perlin._patchable(1, size + 1.0, 1024, offsets, 37, 61)  # not a power of two

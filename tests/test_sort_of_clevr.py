@@ -11,6 +11,7 @@ from conftest import assert_one_line_error
 from coordconv_data.cli import main
 from coordconv_data.generate import sort_of_clevr as soc
 from coordconv_data.generate.chunks import ChunkAssembler, ChunkCodec
+from coordconv_data.kinds import SORT_OF_CLEVR
 from coordconv_data.store import DatasetWriter, read_split, summarize
 
 PAPER_COLORS = {0: (0, 0, 255), 1: (255, 0, 0)}  # blue, red in RGB
@@ -170,7 +171,7 @@ def test_placement_is_bounded():
     # Clearly impossible: refused before any work.
     with pytest.raises(soc.PlacementError, match="at most 25.8 px apart"):
         soc.SortOfClevrSpec(objects=6, min_distance=26)
-    with pytest.raises(soc.PlacementError, match="--objects"):
+    with pytest.raises(soc.PlacementError, match="lower objects"):
         soc.SortOfClevrSpec(objects=2, size=64, object_size=63)  # a single centre position
     # Possible in principle, hopeless for rejection sampling: fails after the bounded tries.
     spec = soc.SortOfClevrSpec(n=10, objects=6, min_distance=25, max_restarts=2, max_rounds=20)
@@ -278,7 +279,7 @@ def test_native_file_schema_and_rebuild(files):
         arrays = read_split(paths["native", 1], split)
         assert arrays["images"].dtype == np.uint8 and arrays["colors"].dtype == np.uint8
         assert arrays["shapes"].dtype == np.uint8 and arrays["centers"].dtype == np.int64
-        np.testing.assert_array_equal(soc.rebuild_images(arrays, summary.attrs), arrays["images"])
+        np.testing.assert_array_equal(soc.rebuild(SORT_OF_CLEVR.spec_from_params(summary.params), arrays)["images"], arrays["images"])
         direct = soc.generate(spec, split)
         assert all(np.array_equal(direct[k], arrays[k]) for k in direct)
     with h5py.File(paths["native", 1]) as f:
@@ -310,7 +311,7 @@ def test_original_layout_is_what_the_gan_code_loads(files):
     arrays = read_split(paths["original", 1], "train")
     np.testing.assert_array_equal(arrays["centers"], np.concatenate([native[s]["centers"] for s in ("train", "test")]))
     pixels = np.rint((arrays["x"].astype(np.float64) + 1) * 127.5).astype(np.uint8)
-    np.testing.assert_array_equal(soc.rebuild_images(arrays, summary.attrs), pixels)
+    np.testing.assert_array_equal(soc.rebuild(SORT_OF_CLEVR.spec_from_params(summary.params), arrays)["images"], pixels)
 
 
 def test_a_file_of_the_original_script_is_recognised(runner, tmp_path):
@@ -346,7 +347,7 @@ def test_cli_options_reach_the_file(runner, tmp_path):
     assert (s.params["size"], s.params["objects"], s.params["object_size"], s.params["min_distance"]) == (75, 6, 11, 10)
     arrays = read_split(out, "train")
     assert arrays["images"].shape == (40, 75, 75, 3) and (arrays["images"][:, 0, 0] == 0).all()
-    np.testing.assert_array_equal(soc.rebuild_images(arrays, s.attrs), arrays["images"])
+    np.testing.assert_array_equal(soc.rebuild(SORT_OF_CLEVR.spec_from_params(s.params), arrays)["images"], arrays["images"])
 
 
 @pytest.mark.parametrize(
@@ -358,15 +359,16 @@ def test_cli_options_reach_the_file(runner, tmp_path):
         (["--test-fraction", "1"], ["--test-fraction"]),
         (["--n", "0"], ["--n"]),
         (["--object-size", "20"], ["--object-size", "odd"]),
-        (["--object-size", "65"], ["--object-size", "--size"]),
+        (["--object-size", "65"], ["--object-size", "raise size"]),
         (["--background", "purple"], ["--background", "purple"]),
         (["--background", "0,0,255"], ["--background", "blue"]),
         (["--layout", "tf"], ["--layout"]),
         (["--workers", "0"], ["--workers"]),
         # clearly impossible: refused up front, naming the options to change
-        (["--objects", "6", "--min-distance", "30"], ["cannot place 6 objects", "--objects", "--min-distance", "--size"]),
+        (["--objects", "6", "--min-distance", "30"], ["'--min-distance'", "cannot place 6 objects", "lower objects, min_distance",
+                                                     "raise size"]),
         # possible in principle, hopeless in practice: fails after the bounded tries
-        (["--objects", "6", "--min-distance", "25", "--n", "10"], ["could not place 6 objects", "--min-distance"]),
+        (["--objects", "6", "--min-distance", "25", "--n", "10"], ["'--min-distance'", "could not place 6 objects"]),
     ],
 )
 def test_cli_bad_values_are_one_clear_line(runner, tmp_path, args, fragments):
@@ -428,7 +430,7 @@ def test_tiny_requests(tmp_path, layout, n, fraction):
         if images is None:
             images = np.rint((arrays["x"].astype(np.float64) + 1) * 127.5).astype(np.uint8)
         assert len(images) == length
-        np.testing.assert_array_equal(soc.rebuild_images(arrays, s.attrs), images)
+        np.testing.assert_array_equal(soc.rebuild(SORT_OF_CLEVR.spec_from_params(s.params), arrays)["images"], images)
 
 
 def test_shapes_equal_the_originals_float64_drawing():

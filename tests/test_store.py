@@ -145,9 +145,11 @@ def test_reader_rejects_wrong_kind_version_and_incomplete_files(tmp_path):
         summarize(p)
 
 
-def test_unknown_kind_or_layout_is_rejected(tmp_path):
-    with pytest.raises(StoreError, match="unknown dataset kind"):
-        DatasetWriter(tmp_path / "a.h5", "mnist", seed=0, params={})
+def test_unknown_layout_is_rejected_and_unknown_kinds_cannot_be_read(tmp_path):
+    with DatasetWriter(tmp_path / "a.h5", "mnist", seed=0, params={}) as w:
+        w.write("train/images", np.zeros((2, 4), np.uint8))
+    with pytest.raises(StoreError, match="'mnist', which this version does not know"):
+        summarize(tmp_path / "a.h5")
     with pytest.raises(StoreError, match="unknown layout"):
         DatasetWriter(tmp_path / "a.h5", "not-so-clevr", seed=0, params={}, layout="tf")
 

@@ -26,6 +26,19 @@ if TYPE_CHECKING:  # workers unpickle codecs; they need not import h5py
     import h5py
 
 
+CHUNK_BYTES = 256 * 1024  # the store's chunk target (64 KiB to 1 MiB)
+
+
+def chunk_rows(block_size: int, sample_bytes: int) -> int:
+    """Samples per chunk: the largest divisor of the block size within :data:`CHUNK_BYTES` (so
+    that blocks start on chunk boundaries and workers encode whole chunks)."""
+    best = 1
+    for rows in range(1, block_size + 1):
+        if block_size % rows == 0 and rows * sample_bytes <= CHUNK_BYTES:
+            best = rows
+    return best
+
+
 @dataclass(frozen=True)
 class ChunkCodec:
     """How one array is stored: chunk ``rows``, stored dtype, conversion, gzip level and shuffle.

@@ -18,6 +18,9 @@ vectorised port, :mod:`.perlin`), seeded, with its own coordinate offset and ``b
 two backgrounds are alike; images are stored RGB (the study's PNGs were written by OpenCV from an RGB
 array, so its yellow circles were saved cyan and its red ones blue); everything is seeded.
 
+Backgrounds are rounded from each noise field ``f`` (float32) as
+``rint((f - min(f)) * (float32(intensity * 255) / (max(f) - min(f))))`` (0 for a constant field).
+
 The default noise (``scale = S/4`` pixels per lattice cell, one octave) matches the study's
 generator, which put a gradient lattice node every ``S/4`` pixels and used a single octave: the same
 soft blotches, about four across the image.
@@ -25,15 +28,22 @@ soft blotches, about four across the image.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+import os
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from .blocks import generate_blocks
-from .perlin import minmax_scale_fields, perlin_fields
+from ..errors import InvalidParameter
+from ..writer import DatasetWriter, DiskFull, is_disk_full
+from . import check_seed, require
+from .blocks import generate_blocks, worker_pool
+from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
+from .perlin import check_fractal, perlin_fields
 
+KIND = "lanes"
 COLOR_NAMES = ("yellow", "red")
 PALETTE = ((255, 255, 0), (255, 0, 0))  # RGB, by colour index
 YELLOW, RED = 0, 1
@@ -42,6 +52,16 @@ SPLIT_STREAMS = {"train": 0, "test": 1}
 # Noise offsets are drawn within one period of the reference's default repeat, in lattice units.
 OFFSET_RANGE = 1024.0
 NOISE_BASES = 2  # bases 0 and 1: the ones for which the reference never reads past its table
+BLOCK_BYTES = 4 * 2**20  # images of one block at most (64 at 128x128: 3 MiB)
+MAX_BLOCK = 64
+
+
+def default_block_size(size: int) -> int:
+    """Samples per block: 64, halved until a block's images fit :data:`BLOCK_BYTES` (large canvases)."""
+    block = MAX_BLOCK
+    while block > 1 and block * size * size * 3 > BLOCK_BYTES:
+        block //= 2
+    return block
 
 
 @dataclass(frozen=True)
@@ -58,25 +78,42 @@ class LanesSpec:
     persistence: float = 0.5
     lacunarity: float = 2.0
     seed: int = 0
-    block_size: int = 64
+    block_size: int | None = None  # None: default_block_size(size)
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.n >= 0, f"n must be at least 0, got {self.n}"),
-            (self.test_n >= 0, f"test_n must be at least 0, got {self.test_n}"),
-            (self.n + self.test_n > 0, "n and test_n cannot both be 0"),
-            (32 <= self.size <= 2048, f"size must be 32..2048, got {self.size}"),
-            (1 <= self.circles <= 64, f"circles must be 1..64, got {self.circles}"),
-            (0.0 <= self.intensity <= 1.0, f"intensity must be within 0..1, got {self.intensity}"),
-            (self.scale is None or self.scale > 0, f"scale must be positive, got {self.scale}"),
-            (1 <= self.octaves <= 16, f"octaves must be 1..16, got {self.octaves}"),
-            (self.persistence > 0, f"persistence must be positive, got {self.persistence}"),
-            (self.lacunarity > 0, f"lacunarity must be positive, got {self.lacunarity}"),
-            (self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        def integer(name: str, lo: int, hi: int | None = None) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+            require(ok, name, f"{name} must be an integer {'in %d..%d' % (lo, hi) if hi is not None else '>= %d' % lo}"
+                              f", got {v!r}")
+
+        def real(name: str) -> float:
+            v = getattr(self, name)
+            require(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                    and math.isfinite(v), name, f"{name} must be a finite number, got {v!r}")
+            return float(v)
+
+        integer("n", 0)
+        integer("test_n", 0)
+        require(self.n + self.test_n > 0, "n", "n and test_n cannot both be 0")
+        integer("size", 32, 2048)
+        integer("circles", 1, 64)
+        require(0.0 <= real("intensity") <= 1.0, "intensity", f"intensity must be within 0..1, got {self.intensity}")
+        if self.scale is not None:
+            require(real("scale") > 0, "scale", f"scale must be positive, got {self.scale}")
+        integer("octaves", 1, 16)
+        require(real("persistence") > 0, "persistence", f"persistence must be positive, got {self.persistence}")
+        require(real("lacunarity") > 0, "lacunarity", f"lacunarity must be positive, got {self.lacunarity}")
+        check_seed(self.seed)
+        if self.block_size is None:
+            object.__setattr__(self, "block_size", default_block_size(self.size))
+        integer("block_size", 1)
+        # The noise must stay finite: coordinates reach size / scale + OFFSET_RANGE lattice cells.
+        max_coordinate = self.size / self.noise_scale + OFFSET_RANGE
+        require(math.isfinite(max_coordinate) and max_coordinate < 1e30, "scale",
+                f"scale {self.noise_scale:g} is too small for a {self.size}-pixel image")
+        check_fractal(octaves=self.octaves, persistence=self.persistence, lacunarity=self.lacunarity,
+                      max_coordinate=max_coordinate)
 
     @property
     def noise_scale(self) -> float:
@@ -86,6 +123,9 @@ class LanesSpec:
         d = asdict(self)
         d["scale"] = self.noise_scale
         return d
+
+
+Spec = LanesSpec
 
 
 # -- the pieces ------------------------------------------------------------------------------------
@@ -112,35 +152,50 @@ def circle_classes(colors: np.ndarray, centers: np.ndarray, size: int) -> np.nda
     return classes.astype(np.uint8)
 
 
-def sample_noise(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+def sample_noise(rng: np.random.Generator, count: int, scale: float) -> dict[str, np.ndarray]:
     """Per image and channel, a ``base`` and a coordinate offset for its noise field.
 
     ``base`` is drawn from 0..1 only: from 2 up, the reference C code reads past its permutation
     table for some lattice cells (undefined behaviour that :mod:`.perlin` reproduces for one build
-    only). The variety comes from the offsets, uniform over the noise's whole 1024-cell period.
+    only). The variety comes from the offsets, uniform over the noise's whole 1024-cell period in
+    whole pixels (stored in lattice cells, ``pixels / scale``): with a power-of-two ``scale`` (the
+    default ``size / 4`` of the usual sizes) every field is then a mosaic of the same few cell
+    patterns, which :func:`.perlin.perlin_fields` copies instead of computing.
     """
+    pixels = rng.integers(0, int(OFFSET_RANGE * scale), size=(count, 3, 2))
     return {
         "noise_bases": rng.integers(0, NOISE_BASES, size=(count, 3), dtype=np.int32),
-        "noise_offsets": (rng.random((count, 3, 2)) * OFFSET_RANGE).astype(np.float64),
+        "noise_offsets": pixels / np.float64(scale),
     }
 
 
 def backgrounds(spec: LanesSpec, bases: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """RGB uint8 noise backgrounds (N, S, S, 3) from each field's base and offset (in lattice units)."""
-    n = len(bases)
+    """RGB uint8 noise backgrounds (N, S, S, 3) from each field's base and offset (in lattice units).
+
+    The fields are made channel by channel (all red fields, then green, then blue), so that one
+    interleaving call turns them into RGB images.
+    """
+    n, s = len(bases), spec.size
+    if n == 0:
+        return np.zeros((0, s, s, 3), np.uint8)
     fields = perlin_fields(
-        n * 3,
-        spec.size,
-        spec.size,
+        n * 3, s, s,
         scale=spec.noise_scale,
         octaves=spec.octaves,
         persistence=spec.persistence,
         lacunarity=spec.lacunarity,
-        offsets=offsets.reshape(n * 3, 2) * spec.noise_scale,
-        bases=bases.reshape(n * 3),
+        offsets=np.ascontiguousarray(np.asarray(offsets).transpose(1, 0, 2)).reshape(n * 3, 2) * spec.noise_scale,
+        bases=np.ascontiguousarray(np.asarray(bases).T).reshape(n * 3),
     )
-    scaled = minmax_scale_fields(fields) * np.float32(spec.intensity * 255)
-    return np.rint(scaled).astype(np.uint8).reshape(n, 3, spec.size, spec.size).transpose(0, 2, 3, 1)
+    lo = fields.min(axis=(1, 2))
+    span = fields.max(axis=(1, 2)) - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(span > 0, np.float32(spec.intensity * 255) / span, np.float32(0)).astype(np.float32)
+    fields -= lo[:, None, None]
+    fields *= factor[:, None, None]
+    # |v| rounded half to even and saturated, as np.rint(v).astype(uint8) for these 0..255 values
+    planes = cv2.convertScaleAbs(fields.reshape(n * 3 * s, s)).reshape(3, n * s, s)
+    return cv2.merge([planes[0], planes[1], planes[2]]).reshape(n, s, s, 3)
 
 
 def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
@@ -156,19 +211,22 @@ def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
     return owners
 
 
-def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,
+            in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8.
 
     Each circle is drawn in order with OpenCV's filled ``cv2.circle``, as the study drew them, into
     the image (its colour) and the mask (its class), so later circles overwrite earlier ones in both.
+    ``in_place`` paints into ``background`` itself (it must be a C-contiguous uint8 array).
     """
-    images = np.ascontiguousarray(background, dtype=np.uint8).copy()
+    images = background if in_place else np.array(background, dtype=np.uint8, order="C")
     masks = np.zeros(images.shape[:3], np.uint8)
     colors = [tuple(int(v) for v in c) for c in PALETTE]
-    for i in range(len(images)):
+    for i, (centers, radii, cols, classes) in enumerate(zip(
+            circles["centers"].tolist(), circles["radii"].tolist(), circles["colors"].tolist(),
+            circles["classes"].tolist())):
         img, mask = images[i], masks[i]
-        for (x, y), r, color, cls in zip(circles["centers"][i].tolist(), circles["radii"][i].tolist(),
-                                        circles["colors"][i].tolist(), circles["classes"][i].tolist()):
+        for (x, y), r, color, cls in zip(centers, radii, cols, classes):
             cv2.circle(img, (x, y), r, colors[color], -1)
             cv2.circle(mask, (x, y), r, cls, -1)
     return images, masks
@@ -177,16 +235,34 @@ def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int) -
 def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
     """One block of ``count`` samples (the unit of seeding and of parallel work)."""
     circles = sample_circles(rng, count, spec.circles, spec.size)
-    noise = sample_noise(rng, count)
-    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size)
+    noise = sample_noise(rng, count, spec.noise_scale)
+    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size,
+                            in_place=True)
     return {"images": images, "masks": masks, **circles, **noise}
 
 
-def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _split_n(spec: LanesSpec, split: str) -> int:
+    require(split in SPLIT_STREAMS, "split", f"split must be train or test, got {split!r}")
+    return spec.n if split == "train" else spec.test_n
+
+
+def generate(spec: LanesSpec, split: str = "train") -> dict[str, np.ndarray]:
+    """One split (``train`` or ``test``) in memory, exactly the arrays its file holds (small ``n``)."""
+    n = _split_n(spec, split)
+    parts = [a for _, a in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
+                                           block_size=spec.block_size)]
+    if not parts:
+        return {name: np.zeros(shape, dtype) for name, (shape, dtype) in array_specs(spec, 0).items()}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Images and masks again from the per-circle arrays and the noise parameters alone."""
     classes = circle_classes(arrays["colors"], arrays["centers"], spec.size)
     circles = {"colors": arrays["colors"], "radii": arrays["radii"], "centers": arrays["centers"], "classes": classes}
-    return compose(backgrounds(spec, arrays["noise_bases"], arrays["noise_offsets"]), circles, spec.size)
+    images, masks = compose(backgrounds(spec, arrays["noise_bases"], arrays["noise_offsets"]), circles, spec.size,
+                            in_place=True)
+    return {"images": images, "masks": masks}
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -194,7 +270,11 @@ def rebuild(spec: LanesSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray,
 # Measured (benchmarks/bench_lanes.py --compression, 1000 images): gzip saves 30% of the noise
 # images at 40x the write time (1.8 s against 0.04 s), lzf 15% at 16x: they stay raw. The masks are
 # mostly background: gzip level 1 saves 98% in 0.07 s, as much as level 4 in half the time.
+# The raw images (98% of the file) never pass through the parent: their chunks are placed in the
+# temporary file up front and each worker writes its block's chunks there itself. The masks are
+# compressed chunk by chunk in the workers and stored by the parent as they are (:mod:`.chunks`).
 COMPRESSION = {"masks": {"compression": "gzip", "level": 1}}
+CHUNKED = ("images", "masks")
 
 
 def array_specs(spec: LanesSpec, n: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -211,35 +291,108 @@ def array_specs(spec: LanesSpec, n: int) -> dict[str, tuple[tuple[int, ...], np.
     }
 
 
-def write_file(spec: LanesSpec, path, *, workers: int = 1, force: bool = False,
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
+def estimate_bytes(spec: LanesSpec, layout: str = "native") -> int:
+    """The file's size: raw images and per-circle arrays, masks at 3% (gzip measured 2%)."""
+    n = spec.n + spec.test_n
+    s, k = spec.size, spec.circles
+    return n * (s * s * 3 + s * s * 3 // 100 + k * 18 + 60)
 
-    Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
-    ``workers`` count.
-    """
-    from ..store import DatasetWriter
 
-    attrs = {
+def file_attrs(spec: LanesSpec) -> dict:
+    return {
         "class_names": list(CLASS_NAMES),
         "color_names": list(COLOR_NAMES),
         "palette": [list(c) for c in PALETTE],
         "channel_order": "RGB",
         "center_order": "x, y",
         "noise": "noise.pnoise2 per field: pixel (i, j) -> pnoise2((j + ox) / scale, (i + oy) / scale, "
-                 "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale, "
-                 "min-max scaled per field, times intensity * 255, rounded",
+                 "octaves, persistence, lacunarity, 1024, 1024, base) with (ox, oy) = noise_offsets * scale "
+                 "(whole pixels), "
+                 "as float32 f; then rint((f - min f) * (float32(intensity * 255) / (max f - min f)))",
     }
+
+
+def codecs(spec: LanesSpec) -> dict[str, ChunkCodec]:
+    """How the image and mask chunks are stored: whole samples, a divisor of the block size."""
+    s = spec.size
+    return {
+        "images": ChunkCodec(chunk_rows(spec.block_size, s * s * 3), (s, s, 3), "uint8", level=None),
+        "masks": ChunkCodec(chunk_rows(spec.block_size, s * s), (s, s), "uint8",
+                            level=COMPRESSION["masks"]["level"]),
+    }
+
+
+@dataclass(frozen=True)
+class _FileJob:
+    """What a worker needs to make a block, encode its mask chunks and write its image chunks
+    (blocks start on chunk boundaries)."""
+
+    spec: LanesSpec
+    masks: ChunkCodec
+    image_rows: int  # samples per image chunk
+    file: str  # the temporary file the image chunks go to
+    image_offsets: np.ndarray  # byte offset of each image chunk in it
+    final: str  # the file's final name, for messages
+
+
+def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
+    arrays = lanes_block(job.spec, rng, count)
+    images = arrays.pop("images")
+    first = block * job.spec.block_size // job.image_rows
+    rows = job.image_rows
+    try:
+        fd = os.open(job.file, os.O_WRONLY)
+        try:
+            for k, start in enumerate(range(0, count, rows)):
+                chunk = images[start : start + rows]
+                if len(chunk) < rows:  # the split's last chunk: HDF5 stores it whole
+                    chunk = np.concatenate([chunk, np.zeros((rows - len(chunk),) + chunk.shape[1:], np.uint8)])
+                os.pwrite(fd, np.ascontiguousarray(chunk).data, int(job.image_offsets[first + k]))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if is_disk_full(e):
+            raise DiskFull(f"disk full while writing {job.final}: nothing was written (free some space, or "
+                           "write elsewhere)") from None
+        raise
+    parts = job.masks.split_block(arrays.pop("masks"), 0)
+    arrays.update({f"masks_{k}": v for k, v in parts.items()})
+    return arrays
+
+
+def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
+
+    Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
+    ``workers`` count. Lanes has only the native layout.
+    """
+    if layout != "native":
+        raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
     counts = {"train": spec.n, "test": spec.test_n}
-    with DatasetWriter(path, "lanes", seed=spec.seed, params=spec.params(), attrs=attrs, force=force) as w:
+    codec = codecs(spec)
+    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
+                       expected_bytes=estimate_bytes(spec)) as w, \
+            worker_pool(_file_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
         for split, n in counts.items():
-            datasets = {name: w.create(f"{split}/{name}", shape, dtype, **COMPRESSION.get(name, {}))
-                        for name, (shape, dtype) in array_specs(spec, n).items()}
-            for start, arrays in generate_blocks(lanes_block, spec, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
-                                                 block_size=spec.block_size, workers=workers):
-                stop = start + len(arrays["images"])
-                for name, ds in datasets.items():
-                    ds[start:stop] = arrays[name]
+            image_rows = min(codec["images"].rows, max(1, n))  # HDF5: chunks no longer than the data
+            s = spec.size
+            images = w.create(f"{split}/images", (n, s, s, 3), np.uint8, chunks=(image_rows, s, s, 3), allocate=True)
+            fitted = replace(codec["masks"], rows=min(codec["masks"].rows, max(1, n)))
+            masks = ChunkAssembler(fitted.create(w, f"{split}/masks", n), fitted)
+            small = {name: w.create(f"{split}/{name}", shape, dtype)
+                     for name, (shape, dtype) in array_specs(spec, n).items() if name not in CHUNKED}
+            if n == 0:
+                continue
+            job = _FileJob(spec, fitted, image_rows, str(w.temporary_path), w.chunk_offsets(images), str(path))
+            for start, arrays in generate_blocks(_file_block, job, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
+                                                 block_size=spec.block_size, pool=pool, pass_block=True):
+                count = len(arrays["colors"])
+                w.ensure_space(count * s * s * 3 * 2)  # the next blocks' images, written by the workers
+                masks.add(start, {k: arrays[f"masks_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
+                for name, ds in small.items():
+                    ds[start : start + count] = arrays[name]
                 if progress:
-                    progress(stop - start)
+                    progress(count)
+            masks.close()
     return counts

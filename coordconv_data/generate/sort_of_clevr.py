@@ -36,9 +36,12 @@ from typing import Any, Callable, Iterable
 import cv2
 import numpy as np
 
-from ..errors import CoordDataError
-from .blocks import generate_blocks
-from .chunks import ChunkAssembler, ChunkCodec
+from ..errors import InvalidParameter
+from . import check_seed, require
+from .blocks import generate_blocks, worker_pool
+from .chunks import CHUNK_BYTES, ChunkAssembler, ChunkCodec, chunk_rows  # noqa: F401
+
+KIND = "sort-of-clevr"
 
 # Palette in RGB, in the order objects take their colours: blue and red first (the paper's two), then
 # the rest of the relational-networks original's six (its tuples were BGR; these are the same colours).
@@ -61,8 +64,12 @@ STREAMS = {"train": 0, "test": 1}
 BLOCK_BYTES = 16 * 2**20  # images of one block (1024 at 64x64: 12 MiB)
 
 
-class PlacementError(CoordDataError, ValueError):
-    """The objects of a sample could not be placed within the bounded number of tries."""
+class PlacementError(InvalidParameter):
+    """The objects of a sample could not be placed within the bounded number of tries (or, checked
+    up front, cannot be placed at all): a request too tight. ``field`` names the option to change first."""
+
+    def __init__(self, message: str, field: str = "min_distance") -> None:
+        super().__init__(field, message)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -79,7 +86,8 @@ def parse_color(text: str) -> tuple[int, int, int]:
     except ValueError:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-        raise ValueError(f"{text!r} is not a colour: give white, black, a palette name or R,G,B (0..255 each)")
+        raise InvalidParameter("background", f"background {text!r} is not a colour: give white, black, a palette "
+                                             "name or R,G,B (0..255 each)")
     return rgb  # type: ignore[return-value]
 
 
@@ -108,40 +116,46 @@ class SortOfClevrSpec:
     max_restarts: int = 10
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"--n must be at least 1, got {self.n}")
-        if not 0 <= self.test_fraction < 1:
-            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
-        if not 1 <= self.objects <= MAX_OBJECTS:
-            raise ValueError(f"--objects must be 1..{MAX_OBJECTS} (one per distinct colour), got {self.objects}")
-        if self.size < 1:
-            raise ValueError(f"--size must be at least 1, got {self.size}")
-        object.__setattr__(self, "background", tuple(int(v) for v in self.background))
-        if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
-            raise ValueError(f"--background must be three values in 0..255, got {self.background}")
+        def integer(name: str, lo: int, hi: int | None = None) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+            allowed = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+            require(ok, name, f"{name} must be an integer {allowed}, got {v!r}")
+
+        integer("n", 1)
+        require(isinstance(self.test_fraction, (int, float, np.floating)) and 0 <= self.test_fraction < 1,
+                "test_fraction", f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        integer("objects", 1, MAX_OBJECTS)
+        integer("size", 1, 4096)
+        check_seed(self.seed)
+        try:
+            background = tuple(int(v) for v in self.background)
+        except (TypeError, ValueError):
+            background = ()
+        require(len(background) == 3 and all(0 <= v <= 255 for v in background), "background",
+                f"background must be three values in 0..255, got {self.background}")
+        object.__setattr__(self, "background", background)
         if self.object_size is None:
             object.__setattr__(self, "object_size", 2 * round(PAPER_HALF * self.size / PAPER_CANVAS) + 1)
-        if self.object_size < 1 or self.object_size % 2 == 0:
-            raise ValueError(f"--object-size must be odd and positive (2 * radius + 1), got {self.object_size}")
-        if self.object_size > self.size:
-            raise ValueError(f"--object-size {self.object_size} does not fit on a {self.size}x{self.size} "
-                             "canvas: lower --object-size or raise --size")
+        integer("object_size", 1)
+        require(self.object_size % 2 == 1, "object_size",
+                f"object_size must be odd (2 * radius + 1), got {self.object_size}")
+        require(self.object_size <= self.size, "object_size",
+                f"object_size {self.object_size} does not fit on a {self.size}x{self.size} canvas: lower "
+                "object_size or raise size")
         if self.min_distance is None:
             # The original's `size * 2`; at least 1 so that one-pixel objects never coincide. Any
             # distance above radius * sqrt(2) keeps every object's centre pixel uncovered.
             object.__setattr__(self, "min_distance", max(1, 2 * self.radius))
-        if self.min_distance < 0:
-            raise ValueError(f"--min-distance must be 0 or more, got {self.min_distance}")
+        integer("min_distance", 0)
         if self.block_size is None:
             object.__setattr__(self, "block_size", default_block_size(self.size))
         for name in ("block_size", "max_rounds", "max_restarts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+            integer(name, 1)
         used = dict(self.palette())
         clash = [name for name, rgb in used.items() if rgb == self.background]
-        if clash:
-            raise ValueError(f"--background {self.background} is the colour of the {clash[0]} object; "
-                             "choose another background or fewer --objects")
+        require(not clash, "background", f"background {self.background} is the colour of the "
+                                         f"{clash[0] if clash else ''} object; choose another background or fewer objects")
         check_feasible(self)
 
     @property
@@ -205,7 +219,8 @@ def check_feasible(spec: SortOfClevrSpec) -> None:
     if why:
         raise PlacementError(
             f"cannot place {k} objects at least {d} px apart with centres in {lo}..{hi} "
-            f"({why}): lower --objects, --min-distance or --object-size, or raise --size"
+            f"({why}): lower objects, min_distance or object_size, or raise size",
+            field="objects" if k > (side + 1) ** 2 else "min_distance",
         )
 
 
@@ -250,7 +265,7 @@ def place_centers(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -
     raise PlacementError(
         f"could not place {spec.objects} objects at least {spec.min_distance} px apart with centres in "
         f"{lo}..{hi} in {spec.max_restarts} x {spec.max_rounds} random tries per object (too tight to place "
-        "by chance): lower --objects, --min-distance or --object-size, or raise --size"
+        "by chance): lower objects, min_distance or object_size, or raise size"
     )
 
 
@@ -332,19 +347,14 @@ def render(centers: np.ndarray, shapes: np.ndarray, colors: np.ndarray, *, size:
     return cv2.merge(planes).reshape(n, size, size, 3)
 
 
-def rebuild_images(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
-    """Rebuild a split's images from its per-object arrays and the file's attributes alone.
+def rebuild(spec: SortOfClevrSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A split's images again from its per-object arrays (``centers``, ``shapes``, ``colors``).
 
-    ``arrays`` holds ``centers``, ``shapes`` and ``colors`` (as :func:`coordconv_data.store.read_split`
-    returns them); ``attrs`` the file's root attributes (``summarize(path).attrs``).
+    ``spec`` is the file's (``coordconv_data.kinds.get_kind("sort-of-clevr").spec_from_params(summary.params)``).
     """
-    palette = attrs["palette"]
-    if isinstance(palette, str):
-        palette = json.loads(palette)
-    background = attrs["background"]
-    return render(arrays["centers"], arrays["shapes"], arrays["colors"], size=int(attrs["canvas_size"]),
-                  radius=int(attrs["object_size"]) // 2, palette_rgb=[p["rgb"] for p in palette],
-                  background=background)
+    return {"images": render(arrays["centers"], arrays["shapes"], arrays["colors"], size=spec.size,
+                             radius=spec.radius, palette_rgb=[rgb for _, rgb in spec.palette()],
+                             background=spec.background)}
 
 
 # -- pair geometry (for statistics and tests) -----------------------------------------------------------
@@ -405,6 +415,7 @@ def generate_split(spec: SortOfClevrSpec, split: str, *, workers: int = 1):
 
 def generate(spec: SortOfClevrSpec, split: str = "train") -> dict[str, np.ndarray]:
     """A whole split in memory (for small ``n``: tests, notebooks)."""
+    require(split in STREAMS, "split", f"split must be train or test, got {split!r}")
     parts = [a for _, a in generate_split(spec, split)]
     if not parts:
         empty = make_block(spec, np.random.default_rng(0), 0)
@@ -429,16 +440,6 @@ ORIGINAL_IMAGE = {"dtype": "float32", "level": 3, "shuffle": True}
 # The per-object arrays are small (bytes per sample); the writer's default gzip-4 (shuffled for
 # int64 centres) keeps them at a few hundred kB for 50,000 samples.
 SMALL_COMPRESSION = "gzip"
-CHUNK_BYTES = 256 * 1024  # the store's chunk target (DESIGN: 64 KiB to 1 MiB)
-
-
-def chunk_rows(block_size: int, sample_bytes: int) -> int:
-    """Samples per image chunk: the largest divisor of the block size within :data:`CHUNK_BYTES`."""
-    best = 1
-    for rows in range(1, block_size + 1):
-        if block_size % rows == 0 and rows * sample_bytes <= CHUNK_BYTES:
-            best = rows
-    return best
 
 
 def image_codec(spec: SortOfClevrSpec, layout: str) -> ChunkCodec:
@@ -490,6 +491,17 @@ def file_attrs(spec: SortOfClevrSpec, layout: str) -> dict[str, Any]:
     return attrs
 
 
+def estimate_bytes(spec: SortOfClevrSpec, layout: str = "native") -> int:
+    """About how large the file will be. Measured at the defaults: 9.2 MiB native (about 1/70 of the
+    raw images) and 23 MiB original for 50,000 images; a busier or larger canvas compresses less,
+    so this assumes 1/40 of the raw pixels (the per-object arrays: about a quarter of their raw bytes)."""
+    raw = spec.n * spec.size * spec.size * 3 * (4 if layout == "original" else 1)
+    return raw // (100 if layout == "original" else 40) + spec.n * spec.objects * 18 // 4
+
+
+Spec = SortOfClevrSpec
+
+
 def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
                progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Generate ``spec`` into ``path`` atomically, block by block; returns the sample count per split.
@@ -507,13 +519,15 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
     Raises :class:`PlacementError` when objects cannot be placed, and
     :class:`coordconv_data.store.StoreError` when ``path`` exists (without ``force``) or cannot be written.
     """
-    from ..store import DatasetWriter
+    from ..writer import DatasetWriter  # here: the worker processes never need h5py
 
+    require(layout in ("native", "original"), "layout", f"layout must be native or original, got {layout!r}")
     advance = progress or (lambda k: None)
     codec = image_codec(spec, layout)
     k = spec.objects
-    with DatasetWriter(path, "sort-of-clevr", seed=spec.seed, params=spec.params(), attrs=file_attrs(spec, layout),
-                       layout=layout, force=force) as w:
+    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec, layout),
+                       layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w, \
+            worker_pool(_file_block, workers, spec.n, spec.block_size) as pool:
         def small(name: str, n: int) -> dict[str, Any]:
             return {
                 "colors": w.create(f"{name}colors", (n, k), np.uint8, compression=SMALL_COMPRESSION),
@@ -538,8 +552,9 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
             job = _FileJob(spec, assembler.codec, base % assembler.codec.rows)
             n = spec.n_train if split == "train" else spec.n_test
             for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
-                                                block_size=spec.block_size, workers=workers):
+                                                block_size=spec.block_size, pool=pool):
                 count = len(block["colors"])
+                w.ensure_space(sum(v.nbytes for v in block.values()))
                 assembler.add(base + start, {key: block[f"images_{key}"] for key in ("head", "tail", "chunks",
                                                                                      "chunk_sizes")})
                 for name, ds in arrays.items():

@@ -1,0 +1,268 @@
+"""What every dataset kind declares, and the content validation that runs on every file opened.
+
+A :class:`Kind` gathers, in one place per dataset kind, everything the project knows about it: the
+arrays of each layout (:class:`ArraySpec`: per-sample shape, dtypes, value range), the attributes its
+files carry, class names and display colours, statistics for ``coorddata info``, the tiles of
+``coorddata preview``, and the generator's entry points (spec type, ``generate``, ``write_file``,
+``rebuild``, the size estimate).
+
+Validation (:func:`validate_split`) checks each array against its spec: rank and per-sample shape
+(symbols such as ``S`` for the canvas side are bound from the file's attributes, or else from the
+first array that has them, and must then agree everywhere), dtype, and value range. Ranges are
+checked where the dtype does not already guarantee them: small arrays (up to
+:data:`FULL_SCAN_BYTES`) are read whole; larger ones by a bounded sample of whole chunks spread over
+the array (:data:`SAMPLE_BYTES`), so that opening a file costs milliseconds whatever its size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from ..writer import StoreError
+
+Dim = int | str
+Bound = float | Callable[[Mapping[str, int]], float] | None
+
+FULL_SCAN_BYTES = 2 * 2**20  # arrays up to this size are range-checked in full
+SAMPLE_BYTES = 2**20  # larger ones: about this many bytes of whole chunks, spread evenly
+
+
+class MalformedFile(StoreError):
+    """A file whose arrays or attributes do not have the shape, dtype or values its kind requires."""
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array of a split: ``sample_shape`` (after the sample axis; a ``str`` is a symbol bound per
+    file), allowed ``dtypes`` (numpy names, or ``"int"``/``"float"`` for any of that kind), and an
+    inclusive value range ``lo..hi`` (numbers, or functions of the file's symbols), described by
+    ``what`` in messages (e.g. ``"class ids"``)."""
+
+    name: str
+    sample_shape: tuple[Dim, ...]
+    dtypes: tuple[str, ...]
+    lo: Bound = None
+    hi: Bound = None
+    what: str = "values"
+
+    def dtype_ok(self, dtype: np.dtype) -> bool:
+        for d in self.dtypes:
+            if d == "int" and dtype.kind in "iu":
+                return True
+            if d == "float" and dtype.kind == "f":
+                return True
+            if d not in ("int", "float") and dtype == np.dtype(d):
+                return True
+        return False
+
+    def bounds(self, symbols: Mapping[str, int]) -> tuple[float | None, float | None]:
+        def value(b: Bound) -> float | None:
+            return b(symbols) if callable(b) else b
+
+        return value(self.lo), value(self.hi)
+
+    def expected_shape(self) -> str:
+        return "(" + ", ".join(["N", *map(str, self.sample_shape)]) + ")"
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """The arrays of one layout of a kind. ``key(split, name)`` is the array's path in a file;
+    ``splits`` maps our split names to what the layout calls them."""
+
+    name: str
+    arrays: tuple[ArraySpec, ...]
+    optional: tuple[ArraySpec, ...] = ()
+    splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "test": "test"})
+    flat: bool = False  # keys are "<prefix>_<name>" at the root instead of "<split>/<name>"
+
+    def key(self, split: str, name: str) -> str:
+        prefix = self.splits[split]
+        return f"{prefix}_{name}" if self.flat else f"{prefix}/{name}"
+
+    def spec(self, name: str) -> ArraySpec | None:
+        for a in (*self.arrays, *self.optional):
+            if a.name == name:
+                return a
+        return None
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def _sample_slices(ds: h5py.Dataset) -> list[slice]:
+    """Slices of whole chunks (or of rows) spread evenly over ``ds``, about :data:`SAMPLE_BYTES` in all."""
+    n = ds.shape[0]
+    row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
+    rows = ds.chunks[0] if ds.chunks else max(1, (256 * 1024) // row_bytes)
+    pieces = max(2, SAMPLE_BYTES // max(1, rows * row_bytes))  # the first and the last chunk at least
+    starts_total = math.ceil(n / rows)
+    if pieces >= starts_total:
+        return [slice(0, n)]
+    picks = np.unique(np.linspace(0, starts_total - 1, pieces).round().astype(np.int64))
+    return [slice(int(k) * rows, min(n, (int(k) + 1) * rows)) for k in picks]
+
+
+def check_values(path: Any, key: str, spec: ArraySpec, ds: h5py.Dataset, symbols: Mapping[str, int],
+                 kind: str) -> None:
+    """Raise :class:`MalformedFile` if a value of ``ds`` lies outside ``spec``'s range (or is NaN)."""
+    lo, hi = spec.bounds(symbols)
+    if (lo is None and hi is None) or ds.shape[0] == 0 or ds.size == 0:
+        return
+    dt = ds.dtype
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if (lo is None or info.min >= lo) and (hi is None or info.max <= hi):
+            return  # the dtype cannot hold anything else
+    nbytes = ds.size * dt.itemsize
+    slices = [slice(0, ds.shape[0])] if nbytes <= FULL_SCAN_BYTES else _sample_slices(ds)
+    for sl in slices:
+        data = ds[sl]
+        flat = data.reshape(len(data), -1)
+        bad = np.zeros(flat.shape, dtype=bool)
+        if dt.kind == "f":
+            bad |= ~np.isfinite(flat)
+        if lo is not None:
+            bad |= flat < lo
+        if hi is not None:
+            bad |= flat > hi
+        if bad.any():
+            row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            value = flat[row, col]
+            allowed = (f"{_num(lo)}..{_num(hi)}" if lo is not None and hi is not None else
+                       f">= {_num(lo)}" if lo is not None else f"<= {_num(hi)}")
+            raise MalformedFile(
+                f"{path} is malformed: array '{key}' holds {_num(value)} at sample {sl.start + row}; "
+                f"{kind} {spec.what} must be {allowed}"
+            )
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:g}"
+    return str(int(v)) if isinstance(v, (int, np.integer)) else str(v)
+
+
+def validate_split(path: Any, f: h5py.File, kind: str, layout: LayoutSpec, split: str,
+                   arrays: Mapping[str, str], symbols: dict[str, int]) -> int:
+    """Check one split's arrays (``name -> key``) against ``layout``; bind unbound symbols in place.
+
+    Returns the split's sample count. Raises :class:`MalformedFile` with a one-line message naming
+    the array and what is wrong.
+    """
+    length: int | None = None
+    length_of = ""
+    for name, key in arrays.items():
+        spec = layout.spec(name)
+        ds = f[key]
+        if not isinstance(ds, h5py.Dataset):
+            raise MalformedFile(f"{path} is malformed: '{key}' is a group, not an array")
+        if ds.ndim == 0:
+            raise MalformedFile(f"{path} is malformed: array '{key}' is a scalar, not one value per sample")
+        if length is None:
+            length, length_of = ds.shape[0], key
+        elif ds.shape[0] != length:
+            raise MalformedFile(f"{path} is corrupt: split '{split}' arrays differ in length "
+                                f"({length_of} has {length}, {key} has {ds.shape[0]})")
+        if spec is None:
+            continue  # an extra array: kept, not checked
+        if ds.ndim != 1 + len(spec.sample_shape):
+            raise MalformedFile(f"{path} is malformed: array '{key}' has shape {_fmt_shape(ds.shape)}; "
+                                f"{kind} {name} must be {spec.expected_shape()}")
+        for dim, got in zip(spec.sample_shape, ds.shape[1:]):
+            if isinstance(dim, str):
+                want = symbols.setdefault(dim, int(got))
+            else:
+                want = dim
+            if got != want:
+                bound = ", ".join(f"{s} = {v}" for s, v in symbols.items() if s in spec.sample_shape)
+                raise MalformedFile(
+                    f"{path} is malformed: array '{key}' has shape {_fmt_shape(ds.shape)}; {kind} {name} "
+                    f"must be {spec.expected_shape()}" + (f" with {bound}" if bound else "")
+                )
+        if not spec.dtype_ok(ds.dtype):
+            raise MalformedFile(f"{path} is malformed: array '{key}' is {ds.dtype}; {kind} {name} must be "
+                                + " or ".join(spec.dtypes))
+        check_values(path, key, spec, ds, symbols, kind)
+    return 0 if length is None else int(length)
+
+
+# -- attribute helpers shared by the kinds -------------------------------------------------------------
+
+def json_attr(attrs: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """An attribute stored as JSON text (or already a list), decoded; ``default`` when absent."""
+    value = attrs.get(name)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise MalformedFile(f"attribute '{name}' is not valid JSON") from None
+    return value
+
+
+def int_attr(attrs: Mapping[str, Any], params: Mapping[str, Any], attr: str, param: str | None = None) -> int | None:
+    """An integer from the attributes (or the generation parameters), None when neither has it."""
+    for source, key in ((attrs, attr), (params, param or attr)):
+        v = source.get(key)
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return int(v)
+    return None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything about one dataset kind. Subclasses (one per kind) fill in the behaviour."""
+
+    name: str
+    layouts: Mapping[str, LayoutSpec]
+    class_names: tuple[str, ...] = ()
+    class_colors: tuple[tuple[int, int, int], ...] = ()  # RGB per class, the one palette for pictures
+
+    # -- files ----------------------------------------------------------------------------------------
+    def detect_original(self, f: h5py.File) -> bool:
+        """Whether ``f`` (no ``dataset`` attribute) is a file of the original script of this kind."""
+        layout = self.layouts.get("original")
+        return layout is not None and all(layout.key(s, a.name) in f for s in layout.splits for a in layout.arrays)
+
+    def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
+        """The shape symbols a file's attributes fix (others are bound from the arrays)."""
+        return {}
+
+    def check_attrs(self, path: Any, attrs: Mapping[str, Any], symbols: Mapping[str, int]) -> None:
+        """Raise :class:`MalformedFile` for attributes the kind's readers rely on and cannot use."""
+
+    # -- people ---------------------------------------------------------------------------------------
+    def display_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The generation parameters that apply to this file (``info`` shows these)."""
+        return dict(params)
+
+    def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
+        return {}
+
+    def tiles(self, arrays: dict[str, np.ndarray], attrs: Mapping[str, Any]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def legend(self, attrs: Mapping[str, Any]) -> list[tuple[str, tuple[int, int, int]]]:
+        """(name, RGB) entries drawn under a preview; empty when the tiles say it all."""
+        return []
+
+    # -- the generator ----------------------------------------------------------------------------------
+    @property
+    def generator(self) -> Any:
+        """The generator module: ``Spec``, ``generate(spec, split)``, ``write_file(spec, path, *,
+        layout, workers, force, progress)``, ``rebuild(spec, arrays)``, ``estimate_bytes(spec, layout)``."""
+        raise NotImplementedError
+
+    def spec_from_params(self, params: Mapping[str, Any]) -> Any:
+        """The generator spec a file's ``params`` attribute records (the file says how to regenerate it)."""
+        return self.generator.Spec(**params)

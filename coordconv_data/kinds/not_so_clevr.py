@@ -1,0 +1,91 @@
+"""Not-so-Clevr: one square swept over every position (native and the paper's original layout)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import cv2
+import h5py
+import numpy as np
+
+from ..draw import MARK, enlarge, label, scale_for
+from ..generate import not_so_clevr as generator
+from .base import ArraySpec, Kind, LayoutSpec, int_attr
+
+
+def _last_pixel(symbols: Mapping[str, int]) -> int:
+    return symbols["S"] - 1
+
+
+NATIVE = LayoutSpec(
+    "native",
+    arrays=(
+        ArraySpec("images", ("S", "S", 1), ("uint8",), what="image values"),
+        ArraySpec("onehots", ("S", "S", 1), ("uint8",), 0, 1, what="one-hot values"),
+        ArraySpec("locations", (2,), ("int",), 0, _last_pixel, what="locations (x, y on the canvas)"),
+    ),
+)
+
+# The paper's keys: train_* and val_* at the root, float64 arrays (a file of the original script has
+# no attributes at all; ours carry them).
+ORIGINAL = LayoutSpec(
+    "original",
+    arrays=(
+        ArraySpec("image", ("S", "S", 3), ("float", "uint8"), 0, 255, what="image values"),
+        ArraySpec("imagegray", ("S", "S", 1), ("float", "uint8"), 0, 255, what="image values"),
+        ArraySpec("onehots", ("S", "S", 1), ("float", "uint8"), 0, 1, what="one-hot values"),
+        ArraySpec("locations", (2,), ("int",), 0, _last_pixel, what="locations (x, y on the canvas)"),
+        ArraySpec("normalized_locations", (2,), ("float",), 0, 1, what="normalized locations"),
+    ),
+    splits={"train": "train", "test": "val"},
+    flat=True,
+)
+
+
+class NotSoClevrKind(Kind):
+    def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
+        s = int_attr(attrs, params, "canvas_size", "canvas")
+        return {} if s is None else {"S": s}
+
+    def display_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        # The quadrant split draws nothing at random: its seed and test fraction change nothing.
+        if params.get("split") == "quadrant":
+            return {k: v for k, v in params.items() if k not in ("seed", "test_fraction")}
+        return dict(params)
+
+    def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for split, arrays in summary.splits.items():
+            loc = f[arrays["locations"]][...]
+            if len(loc) == 0:
+                out[split] = {"samples": 0}
+                continue
+            out[split] = {
+                "x_range": [int(loc[:, 0].min()), int(loc[:, 0].max())],
+                "y_range": [int(loc[:, 1].min()), int(loc[:, 1].max())],
+                "distinct_positions": int(len(np.unique(loc, axis=0))),
+            }
+        return out
+
+    def tiles(self, arrays: dict[str, np.ndarray], attrs: Mapping[str, Any]) -> list[np.ndarray]:
+        """Each image enlarged, the centre pixel (the classification target) filled and crossed."""
+        images = np.asarray(arrays["images"] if "images" in arrays else arrays["image"])
+        if images.dtype != np.uint8:  # the original layout's float64 0/128 images
+            images = np.clip(images * (255.0 / max(1.0, float(images.max()))), 0, 255).astype(np.uint8)
+        scale = scale_for(images.shape[1])
+        tiles = []
+        for img, (x, y) in zip(images, arrays["locations"]):
+            tile = enlarge(img, scale)
+            cx, cy = int(x) * scale, int(y) * scale
+            cv2.rectangle(tile, (cx, cy), (cx + scale - 1, cy + scale - 1), MARK, -1)
+            cv2.drawMarker(tile, (cx + scale // 2, cy + scale // 2), MARK, cv2.MARKER_CROSS, 6 * scale, 1)
+            label(tile, f"x={int(x)} y={int(y)}")
+            tiles.append(tile)
+        return tiles
+
+    @property
+    def generator(self) -> Any:
+        return generator
+
+
+NOT_SO_CLEVR = NotSoClevrKind("not-so-clevr", {"native": NATIVE, "original": ORIGINAL})

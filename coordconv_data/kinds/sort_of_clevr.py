@@ -1,0 +1,145 @@
+"""Sort-of-Clevr: coloured squares and circles, every object recorded (native and original layout)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import cv2
+import h5py
+import numpy as np
+
+from ..draw import enlarge, label, scale_for
+from ..generate import sort_of_clevr as generator
+from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr, json_attr
+
+
+def _last_color(symbols: Mapping[str, int]) -> int:
+    return symbols["P"] - 1
+
+
+def _last_pixel(symbols: Mapping[str, int]) -> int:
+    return symbols["S"] - 1
+
+
+OBJECTS = (
+    ArraySpec("colors", ("K",), ("int",), 0, _last_color, what="colour indices (into the palette attribute)"),
+    ArraySpec("shapes", ("K",), ("int",), 0, len(generator.SHAPES) - 1, what="shape indices (0 square, 1 circle)"),
+    ArraySpec("centers", ("K", 2), ("int",), 0, _last_pixel, what="centres (x, y on the canvas)"),
+)
+
+NATIVE = LayoutSpec("native", arrays=(ArraySpec("images", ("S", "S", 3), ("uint8",)), *OBJECTS))
+
+# What the paper's GAN code loads: `train_x`, every image as floats in [-1, 1]; ours add the objects
+# (the original kept them in a pickle, so a file of the original script has `train_x` alone).
+ORIGINAL = LayoutSpec(
+    "original",
+    arrays=(ArraySpec("x", ("S", "S", 3), ("float",), -1, 1, what="pixel values"),),
+    optional=OBJECTS,
+    splits={"train": "train"},
+    flat=True,
+)
+
+
+class SortOfClevrKind(Kind):
+    def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
+        out = {}
+        for symbol, attr, param in (("S", "canvas_size", "size"), ("K", "objects", "objects")):
+            v = int_attr(attrs, params, attr, param)
+            if v is not None:
+                out[symbol] = v
+        out["P"] = len(self.palette(attrs)) if "palette" in attrs else generator.MAX_OBJECTS
+        return out
+
+    def check_attrs(self, path: Any, attrs: Mapping[str, Any], symbols: Mapping[str, int]) -> None:
+        if "palette" in attrs:
+            self.palette(attrs, path)
+
+    def palette(self, attrs: Mapping[str, Any], path: Any = None) -> list[tuple[str, tuple[int, int, int]]]:
+        """The file's object colours ``[(name, (r, g, b)), ...]`` in index order: the one parser of
+        the ``palette`` attribute (a JSON list of ``{"name", "rgb"}``); the paper's two without one."""
+        raw = attrs.get("palette")
+        if raw is None:
+            return generator.PALETTE[:2]
+        where = f"{path}: " if path is not None else ""
+        try:
+            entries = json_attr(attrs, "palette")
+            out = [(str(e["name"]), tuple(int(v) for v in e["rgb"])) for e in entries]
+        except (MalformedFile, TypeError, KeyError, ValueError):
+            raise MalformedFile(f"{where}attribute 'palette' is not a JSON list of {{name, rgb}}") from None
+        if not out or any(len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) for _, rgb in out):
+            raise MalformedFile(f"{where}attribute 'palette' must list RGB colours (three values 0..255 each)")
+        return out  # type: ignore[return-value]
+
+    def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
+        """Per split: objects per colour and shape, the centres' range and mean, the closest pair of
+        centres, and how many images have objects that touch or overlap (a later one covering part of
+        an earlier one: the paper's 20 px rule allows it at the corners of squares)."""
+        names = [name for name, _ in self.palette(summary.attrs)]
+        radius = int(summary.attrs.get("object_size", 21)) // 2
+        out: dict[str, Any] = {}
+        for split, arrays in summary.splits.items():
+            if "centers" not in arrays:  # a file of the original script: images only
+                out[split] = {"per-object arrays": "none (images only)"}
+                continue
+            centers = f[arrays["centers"]][...]
+            shapes = f[arrays["shapes"]][...]
+            colors = f[arrays["colors"]][...]
+            if len(centers) == 0:
+                out[split] = {"samples": 0}
+                continue
+            color_counts = np.bincount(colors.ravel(), minlength=len(names))
+            shape_counts = np.bincount(shapes.ravel(), minlength=len(generator.SHAPES))
+            stats: dict[str, Any] = {
+                "colors": {(names[i] if i < len(names) else str(i)): int(c) for i, c in enumerate(color_counts)},
+                "shapes": {generator.SHAPES[i]: int(c) for i, c in enumerate(shape_counts)},
+                "x_range": [int(centers[..., 0].min()), int(centers[..., 0].max())],
+                "y_range": [int(centers[..., 1].min()), int(centers[..., 1].max())],
+                "mean_center": [round(float(centers[..., 0].mean()), 2), round(float(centers[..., 1].mean()), 2)],
+            }
+            k = centers.shape[1]
+            if k > 1:
+                i, j = np.triu_indices(k, 1)
+                d = np.sqrt(((centers[:, i] - centers[:, j]) ** 2).sum(-1))
+                stats["min_center_distance"] = round(float(d.min()), 2)
+                stats["images_with_overlap"] = int(generator.pair_overlaps(centers, shapes, radius).sum())
+            out[split] = stats
+        return out
+
+    def tiles(self, arrays: dict[str, np.ndarray], attrs: Mapping[str, Any]) -> list[np.ndarray]:
+        """Each image enlarged, every object outlined in black (its square or circle) with its centre
+        crossed, and labelled with colour and shape initials in drawing order (e.g. ``b:sq r:ci``)."""
+        images = np.asarray(arrays["images"] if "images" in arrays else arrays["x"])
+        if images.dtype != np.uint8:  # the original layout's floats in [-1, 1]
+            images = np.clip(np.rint((images.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        scale = scale_for(images.shape[1])
+        names = [name for name, _ in self.palette(attrs)]
+        radius = int(attrs.get("object_size", 21)) // 2
+        outline = (0, 0, 0)
+        tiles = []
+        for i, img in enumerate(images):
+            tile = enlarge(img, scale)
+            if "centers" not in arrays:  # a file of the original script: nothing to mark
+                tiles.append(tile)
+                continue
+            words = []
+            for (x, y), shape, color in zip(arrays["centers"][i], arrays["shapes"][i], arrays["colors"][i]):
+                x0, y0 = (int(x) - radius) * scale, (int(y) - radius) * scale
+                x1, y1 = (int(x) + radius + 1) * scale - 1, (int(y) + radius + 1) * scale - 1
+                cx, cy = int(x) * scale + scale // 2, int(y) * scale + scale // 2
+                if int(shape) == generator.SQUARE:
+                    cv2.rectangle(tile, (x0, y0), (x1, y1), outline, 1)
+                else:
+                    cv2.circle(tile, (cx, cy), (2 * radius + 1) * scale // 2, outline, 1, cv2.LINE_AA)
+                cv2.drawMarker(tile, (cx, cy), outline, cv2.MARKER_CROSS, 3 * scale, 1)
+                name = names[int(color)] if int(color) < len(names) else str(int(color))
+                words.append(f"{name[0]}:{'sq' if int(shape) == generator.SQUARE else 'ci'}")
+            label(tile, " ".join(words))
+            tiles.append(tile)
+        return tiles
+
+    @property
+    def generator(self) -> Any:
+        return generator
+
+
+SORT_OF_CLEVR = SortOfClevrKind("sort-of-clevr", {"native": NATIVE, "original": ORIGINAL})
