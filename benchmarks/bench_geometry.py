@@ -54,7 +54,7 @@ def main() -> None:
     print("blurred 0.7: ", geo.score_images(blurred, scene, reference).as_dict())
 
     print("\nNot-so-Clevr (grey, one 9x9 square on black):")
-    split = nsc.generate(nsc.NotSoClevrSpec())
+    split = nsc.splits(nsc.NotSoClevrSpec())
     locations = np.concatenate([split["train"].locations, split["test"].locations])
     masks = np.concatenate([split["train"].masks, split["test"].masks])
     grey = (masks[np.arange(args.n) % len(masks)] * np.uint8(255))[..., None]

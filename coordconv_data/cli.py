@@ -432,17 +432,6 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
                    f"({layout} layout, {_size(out)})")
 
 
-def _check_outputs(paths: list[Path], force: bool) -> None:
-    """Refuse before any work starts, so that no run writes some outputs and then stops."""
-    from .store import StoreError, check_target
-
-    for p in paths:
-        try:
-            check_target(p, force)
-        except StoreError as e:
-            raise click.BadParameter(str(e), param_hint="'--out'") from None
-
-
 # -- training ----------------------------------------------------------------------------------------
 
 # Model hyperparameters offered as options; each option's name is the builder's keyword, so an error
@@ -617,13 +606,13 @@ def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, path
     The paper's test of smoothness: CoordConv GAN objects move across the canvas as z changes, while
     plain GAN objects tend to fade out in one place and in at another.
     """
-    _check_outputs([out], force)
     from .train.interpolate import interpolation_grid
     from .viz import write_png
 
-    picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
-                                 device=device, scale=scale, path=path)
-    write_png(picture, out, force=force)
+    with outputs([out], force):
+        picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
+                                     device=device, scale=scale, path=path)
+        write_png(picture, out, force=force)
     if not quiet:
         click.echo(f"wrote {out}: {rows} walks of {steps} images from {run_dir / (checkpoint + '.pt')}")
 

@@ -79,7 +79,6 @@ of 0.1-0.2 s that builds the colour table (``benchmarks/bench_geometry.py``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -195,12 +194,13 @@ class SceneSpec:
             if name not in attrs:
                 raise StoreError(f"{summary.path} lacks attribute {name!r} (a file of the original script?), "
                                  "so its colours and sizes are unknown")
+        from .kinds import SORT_OF_CLEVR
+
+        palette = SORT_OF_CLEVR.palette(attrs, summary.path)  # the one parser of the attribute
         try:
-            palette = attrs["palette"]
-            palette = json.loads(palette) if isinstance(palette, str) else palette
             return cls(size=int(attrs["canvas_size"]), radius=int(attrs["object_size"]) // 2,
-                       background=tuple(attrs["background"]), colors=tuple(tuple(p["rgb"]) for p in palette),
-                       names=tuple(p["name"] for p in palette))
+                       background=tuple(attrs["background"]), colors=tuple(rgb for _, rgb in palette),
+                       names=tuple(name for name, _ in palette))
         except (ValueError, TypeError, KeyError) as e:
             raise StoreError(f"{summary.path}: attributes do not describe a scene ({e})") from None
 

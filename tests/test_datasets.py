@@ -213,7 +213,6 @@ def test_generate_false_and_wrong_files_are_one_line_errors(files, tmp_path):
     assert issubclass(StoreError, CoordDataError)
 
 
-@pytest.mark.xfail(strict=True, reason="content validation of the store lands with the data-half change")
 def test_a_file_with_malformed_arrays_is_refused(files, tmp_path):
     bad = tmp_path / "bad.h5"
     with h5py.File(files["nsc"], "r") as f, h5py.File(bad, "w") as g:

@@ -336,7 +336,7 @@ def test_not_so_clevr_scenes_from_files(nsc_files):
     assert geo.SceneSpec.from_spec(soc.SortOfClevrSpec()).reference_area == 317  # the circle, as before
     # A file of the original script (keys only, no attributes) is the paper's canvas, grey square.
     bare = native.parent / "bare.h5"
-    split = nsc.generate(nsc.NotSoClevrSpec())["test"]
+    split = nsc.splits(nsc.NotSoClevrSpec())["test"]
     with h5py.File(bare, "w") as f:
         for prefix in ("train", "val"):
             for key, value in nsc.original_arrays(split, 64).items():

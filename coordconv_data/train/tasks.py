@@ -508,14 +508,14 @@ class Segmentation(SupervisedTask):
         return out
 
     def tiles(self, x: Tensor, y: Tensor, output: Tensor) -> tuple[list[np.ndarray], int]:
-        from ..viz import LANES_CLASS_COLORS as SEG_COLORS
+        from ..kinds import LANES
         from ..viz import enlarge, label
 
         scale, tiles = max(1, 256 // x.shape[-1]), []
         for i in range(len(y)):
             img = enlarge((x[i].permute(1, 2, 0).numpy() * 255).astype(np.uint8), scale)
-            tgt = enlarge(SEG_COLORS[y[i].numpy().clip(0, 3)], scale)
-            pred = enlarge(SEG_COLORS[output[i].argmax(0).numpy().clip(0, 3)], scale)
+            tgt = enlarge(LANES.mask_colors(y[i].numpy()), scale)
+            pred = enlarge(LANES.mask_colors(output[i].argmax(0).numpy()), scale)
             label(img, "input"), label(tgt, "target"), label(pred, "prediction")
             tiles += [img, tgt, pred]
         return tiles, 3
