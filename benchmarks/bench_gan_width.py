@@ -9,14 +9,38 @@ the CoordConv generator's output before ``tanh`` (``GANPair.fakes_for_discrimina
 are random tensors of the right shape (data loading is not timed). Per arch and width: two warm-up
 iterations, then the median of ``--iters`` timed ones.
 
-Also prints whether the cores were idle: the CPU time other processes took while the timings ran
-(from ``/proc/stat`` against this process's own CPU time), and the glibc allocator settings (DESIGN
-notes: ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` change CPU training speed a lot).
+Shared machines: each cell records the CPU time other processes took while it ran (``/proc/stat``
+against this process's own CPU time). A cell measured while others used more than ``--busy``
+(default 5%) of the cores is measured again, up to ``--tries`` times, after waiting for a quiet
+spell; the table keeps each cell's quietest measurement and prints the others' share beside it, so
+a figure from busy cores is never passed off as an idle one. Also prints the glibc allocator
+settings (DESIGN notes: ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` change CPU training
+speed a lot).
+
+Measured on the 2-core development machine (torch 2.13.0 CPU, 2 threads), every cell with other
+processes under 5% of the cores, seconds per iteration at size 64, batch 16:
+
+=========================  ========  ========  ========
+arch                       width 64  width 16  width 8
+=========================  ========  ========  ========
+simple_gan                 0.62      0.067     0.060
+simple_coordconv_in_g      4.32      0.29      0.12
+simple_coordconv_in_gd     4.42      0.34      0.17-0.20
+clevr_gan                  0.76      0.072     0.065
+clevr_coordconv_in_g       4.60      0.45      0.15
+clevr_coordconv_in_gd      4.66      0.47      0.18
+=========================  ========  ========  ========
+
+Repeated cells differed by up to about 20%. The glibc settings above made no consistent
+difference here (widths 16 and 8: 0.05-0.35 s, some cells faster, some slower). At width 8 a
+simple CoordConv GAN runs about 5,000 iterations (about 27 epochs of the 3,136 Not-so-Clevr images)
+in 15 minutes; at width 16 about 2,700 (14 epochs); the original trained 50 epochs.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -28,11 +52,36 @@ from coordconv_data.models import create_model, list_models
 
 
 def _cpu_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot."""
+    """(busy, total) seconds of all cores since boot."""
     with open("/proc/stat") as f:
         fields = [float(v) for v in f.readline().split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class OthersMeter:
+    """The share of all cores that other processes used between ``start()`` and ``stop()``."""
+
+    def start(self) -> None:
+        self.busy, self.total = _cpu_busy()
+        self.own = time.process_time()
+
+    def stop(self) -> float:
+        busy, total = _cpu_busy()
+        others = max(0.0, (busy - self.busy) - (time.process_time() - self.own))
+        return others / max(total - self.total, 1e-9)
+
+
+def wait_for_quiet(limit: float, seconds: float = 3.0, timeout: float = 120.0) -> float:
+    """Wait (at most ``timeout`` s) until others use less than ``limit`` of the cores over ``seconds``."""
+    meter, deadline = OthersMeter(), time.monotonic() + timeout
+    while True:
+        meter.start()
+        time.sleep(seconds)
+        share = meter.stop()
+        if share < limit or time.monotonic() > deadline:
+            return share
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -56,20 +105,24 @@ def iteration(model, opt_d, opt_g, real: torch.Tensor, z: torch.Tensor) -> None:
     disc.requires_grad_(True)
 
 
-def seconds_per_iteration(arch: str, width: int, size: int, batch: int, iters: int) -> float:
+def seconds_per_iteration(arch: str, width: int, size: int, batch: int, iters: int) -> tuple[float, float]:
+    """(median seconds per iteration, others' share of the cores during the timed iterations)."""
     torch.manual_seed(0)
     model = create_model(arch, width=width, size=size).train()
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=1e-4, betas=(0.9, 0.99))
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=5e-4, betas=(0.9, 0.99))
     real = torch.rand(batch, model.channels, size, size) * 2 - 1
     times = []
+    meter = OthersMeter()
     for i in range(iters + 2):
+        if i == 2:
+            meter.start()
         z = model.sample_noise(batch)
         start = time.perf_counter()
         iteration(model, opt_d, opt_g, real, z)
         if i >= 2:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), meter.stop()
 
 
 def main() -> None:
@@ -79,32 +132,37 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--busy", type=float, default=0.05, help="others' share of the cores above which a cell is re-measured")
+    ap.add_argument("--tries", type=int, default=4)
     args = ap.parse_args()
     archs = sorted(args.archs, key=lambda a: (not a.startswith("simple"), a))
     malloc = {k: os.environ.get(k, "default") for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"size {args.size}, batch {args.batch}, median of {args.iters} iterations; glibc malloc: {malloc}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    busy0, total0 = _cpu_busy()
-    own0 = time.process_time()
-    rows = {}
+    rows: dict[str, list[tuple[float, float]]] = {}
     for arch in archs:
-        rows[arch] = [seconds_per_iteration(arch, w, args.size, args.batch, args.iters) for w in args.widths]
-    busy1, total1 = _cpu_busy()
-    own = time.process_time() - own0
-    tick = os.sysconf("SC_CLK_TCK")
-    others = max(0.0, (busy1 - busy0) / tick - own)
-    wall_cores = (total1 - total0) / tick
+        rows[arch] = []
+        for w in args.widths:
+            best = (math.inf, math.inf)
+            for _ in range(args.tries):
+                wait_for_quiet(args.busy)
+                secs, share = seconds_per_iteration(arch, w, args.size, args.batch, args.iters)
+                if share < best[1]:
+                    best = (secs, share)
+                if share < args.busy:
+                    break
+            rows[arch].append(best)
+            print(f"  {arch} width {w}: {best[0]:.3f} s/iter (others used {best[1]:.0%} of the cores)", flush=True)
     print()
     print("| arch | " + " | ".join(f"width {w} (s/iter)" for w in args.widths) + " |")
     print("|---|" + "---|" * len(args.widths))
-    for arch, secs in rows.items():
-        print(f"| {arch} | " + " | ".join(f"{s:.3f}" for s in secs) + " |")
+    for arch, cells in rows.items():
+        print(f"| {arch} | " + " | ".join(f"{s:.3f}" + ("" if o < args.busy else f" (busy {o:.0%})") for s, o in cells)
+              + " |")
+    busy = sum(o >= args.busy for cells in rows.values() for _, o in cells)
     print()
-    share = others / wall_cores if wall_cores else 0.0
-    verdict = "idle" if share < 0.05 else "NOT idle"
-    print(f"other processes used {others:.1f} core-seconds of {wall_cores:.1f} ({share:.0%}) while this ran: cores "
-          f"{verdict}; load average after: {os.getloadavg()[0]:.2f}")
+    print(f"cores idle (others under {args.busy:.0%}) for every cell" if not busy else
+          f"{busy} cell(s) measured while other processes used the cores (marked busy): not idle figures")
 
 
 if __name__ == "__main__":
