@@ -740,17 +740,19 @@ def _patch_plan(schedule, scale, offsets, height, width):
     return plan
 
 
-def _patches(size: int, keys: np.ndarray) -> np.ndarray:
-    """The cache of ``size`` x ``size`` patches, with the patterns ``keys`` computed."""
+def _patches(size: int, first_rows: np.ndarray) -> np.ndarray:
+    """The cache of ``size`` x ``size`` patches (8**4, size, size), with the patterns whose first rows
+    (``pattern * size``) are ``first_rows`` computed."""
     table, done = _PATCHES.get(size, (None, None))
     if table is None:
         table = np.empty((8**4, size, size), dtype=np.float32)
         done = np.zeros(8**4, dtype=bool)
         _PATCHES[size] = (table, done)
         if size <= _PATCH_EAGER:
-            keys = np.arange(8**4)
+            first_rows = np.arange(8**4) * size
     if done.all():
         return table
+    keys = first_rows // size
     todo = np.unique(keys[~done[keys]])
     xf = (np.arange(size, dtype=np.float32) / _F32(size))[None, :]
     yf = (np.arange(size, dtype=np.float32) / _F32(size))[:, None]
@@ -775,23 +777,24 @@ def _patches(size: int, keys: np.ndarray) -> np.ndarray:
     return table
 
 
-def _cell_keys(first: np.ndarray, ny: int, nx: int, rx: int, ry: int, bases: np.ndarray) -> np.ndarray:
-    """Pattern keys (m, ny, nx) of ny x nx cells per field from cell ``first`` (m, 2) = (x, y) on.
+def _cell_keys(first: np.ndarray, ny: int, nx: int, rx: int, ry: int, bases: np.ndarray, cell: int) -> np.ndarray:
+    """First patch rows (m, ny, nx) of ny x nx cells per field from cell ``first`` (m, 2) = (x, y) on.
 
-    A key is ``AA*512 + BA*64 + AB*8 + BB`` with the gradient classes of the cell's corners, as
-    :func:`_patches` reads it (uint16: the classes' small integers keep the arithmetic cheap).
+    A cell's pattern is ``AA*512 + BA*64 + AB*8 + BB`` with the gradient classes of its corners, as
+    :func:`_patches` reads it; its patch starts at row ``pattern * cell`` of the table's rows.
     """
     base = bases[:, None]
     i = (first[:, 0:1] + np.arange(nx + 1)) % rx & 255  # reduced lattice columns (m, nx + 1)
     j = (first[:, 1:2] + np.arange(ny + 1)) % ry & 255
     a = _PERM_EXT[i + base]
-    # gradient class of lattice point (J, I): that of second-level index P[i] + j
+    # gradient class of lattice point (J, I): that of second-level index P[i] + j (uint16: small
+    # integers keep the arithmetic cheap)
     cls = _CLASS_OF_M16.take(a[:, None, :] + (j + base)[:, :, None])  # (m, ny + 1, nx + 1)
     keys = cls[:, :-1, :-1] << 9
     keys |= cls[:, :-1, 1:] << 6
     keys |= cls[:, 1:, :-1] << 3
     keys |= cls[:, 1:, 1:]
-    return keys
+    return np.multiply(keys, np.intp(cell))  # in intp: pattern * cell passes 2**16
 
 
 def _fill_from_patches(out: np.ndarray, plan, schedule, offsets: np.ndarray, bases: np.ndarray) -> None:
@@ -822,13 +825,12 @@ def _fill_from_patches(out: np.ndarray, plan, schedule, offsets: np.ndarray, bas
         m = g1 - g0
         for k, (cell, rx, ry, amp) in enumerate(octaves):
             ny, nx = ys // cell, xs // cell
-            keys = _cell_keys(origin[g0:g1] // cell, ny, nx, rx, ry, bases[g0:g1])
-            rows = _patches(cell, keys.ravel()).reshape(-1, cell)  # patch rows: pattern * cell + row
+            first_row = _cell_keys(origin[g0:g1] // cell, ny, nx, rx, ry, bases[g0:g1], cell)
+            rows = _patches(cell, first_row.ravel()).reshape(-1, cell)  # row pattern * cell + r
             # Mosaic row r of cell row Y is row r of each of its patches side by side: one take of
             # whole patch rows lays the mosaic out in place, (m, ny, cell, nx) rows of cell floats.
             which = which_buf[: m * ny * cell * nx].reshape(m, ny, cell, nx)
-            np.multiply(keys[:, :, None, :], np.intp(cell), out=which)  # in intp: keys * cell passes 2**16
-            which += np.arange(cell)[:, None]
+            np.add(first_row[:, :, None, :], np.arange(cell)[:, None], out=which)
             dst = (total if k == 0 or total_amp is None else term)[:m]
             # indices are in range by construction; mode="clip" only spares numpy's bounds check
             # (and the copy of ``out`` it makes in the default mode)
