@@ -689,7 +689,7 @@ _CLASS_OF_M = _CLASS_OF_CODE[_CODE_OF_M]  # gradient class of the corner whose s
 _CLASS_OF_M16 = _CLASS_OF_M.astype(np.uint16)
 # Largest cell (pixels) served from patches: 4096 patches of 64 x 64 float32 are 64 MiB, and the
 # tables of every size up to it together about 85 MiB per process (a table's pages are touched only as
-# its patterns are computed). A larger first-octave cell takes the general path.
+# its patterns are computed). Fields with a larger cell in any octave take the general path.
 _PATCH_MAX = 64
 _PATCHES: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # cell size -> (patches, computed?)
 # Tables of cells up to this size are computed whole on first use (at most 4 MiB, about 15 ms):
@@ -839,7 +839,9 @@ def _fill_from_patches(out: np.ndarray, plan, schedule, offsets: np.ndarray, bas
                 continue
             dst *= amp
             if k == 0:
-                dst += _F32(0.0)  # total = 0.0f + noise * amp, as in C: turns a -0.0 product into +0.0
+                # total = 0.0f + noise * amp, as in C (skipped octaves left the total at +0.0): the
+                # +0.0 turns a -0.0 product into +0.0
+                dst += _F32(0.0)
             else:
                 total[:m] += dst  # total += noise * amp
         for f in range(m):
