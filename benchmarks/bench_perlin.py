@@ -9,8 +9,10 @@ One 128x128 field, pixel (i, j) = pnoise2((j + ox) / scale, (i + oy) / scale, oc
   elementwise  coordconv_data's pnoise2 on the 128x128 coordinate arrays
   single       perlin_fields for one field
   batched      perlin_fields for --batch fields in one call (time per field)
-and, for one octave, batched fields at whole-pixel offsets with a power-of-two scale (what Lanes
-draws): assembled from cached cell patches (the patterns are computed before timing).
+  whole px     perlin_fields for --batch fields at whole-pixel offsets (what Lanes draws), time per
+               field against the reference loop at the same offsets: with a power-of-two scale
+               and lacunarity 2 every octave is assembled from cached cell patches (the patterns
+               are computed before timing); otherwise this is the batched path again.
 Times are medians over --repeats interleaved rounds (the machine may be shared); every result is
 checked bit-identical to the reference first.
 """
@@ -25,6 +27,7 @@ import time
 
 import numpy as np
 
+from coordconv_data.generate import perlin
 from coordconv_data.generate.perlin import perlin_fields, pnoise2
 
 try:
@@ -67,47 +70,48 @@ def main():
     print(f"numpy {np.__version__}, noise {importlib.metadata.version('noise')}, "
           f"{platform.machine()}, scale {args.scale:g}, {H}x{W}, "
           f"median of {args.repeats} rounds, batch {args.batch} fields")
+    whole = np.floor(offsets)
+    wx, wy = whole[0]
     rows = []
     for octaves in octave_list:
         ref = reference_field(ox, oy, args.scale, octaves)
+        ref_whole = reference_field(wx, wy, args.scale, octaves)
         kw = dict(scale=args.scale, octaves=octaves)
         checks = {
-            "elementwise": pnoise2(xs, ys, octaves),
-            "single": perlin_fields(1, H, W, offsets=offsets[:1], **kw)[0],
-            "batched": perlin_fields(4, H, W, offsets=offsets[:4], **kw)[0],
+            "elementwise": (pnoise2(xs, ys, octaves), ref),
+            "single": (perlin_fields(1, H, W, offsets=offsets[:1], **kw)[0], ref),
+            "batched": (perlin_fields(4, H, W, offsets=offsets[:4], **kw)[0], ref),
+            "whole px": (perlin_fields(4, H, W, offsets=whole[:4], **kw)[0], ref_whole),
         }
-        for name, got in checks.items():
-            assert np.array_equal(got.view(np.uint32), ref.view(np.uint32)), (name, octaves)
-        t = {"reference": [], "elementwise": [], "single": [], "batched": []}
+        for name, (got, want) in checks.items():
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (name, octaves)
+        perlin_fields(args.batch, H, W, offsets=whole, **kw)  # the cell patterns, once
+        schedule = perlin._octave_schedule(octaves, 0.5, 2.0, 1024, 1024)
+        patched = perlin._patch_plan(schedule, args.scale, whole, H, W) is not None
+        t = {"reference": [], "elementwise": [], "single": [], "batched": [], "reference whole": [], "whole px": []}
         for _ in range(args.repeats):
             t["reference"].append(timed(lambda: reference_field(ox, oy, args.scale, octaves))[0])
             t["elementwise"].append(timed(lambda: pnoise2(xs, ys, octaves))[0])
             t["single"].append(timed(lambda: perlin_fields(1, H, W, offsets=offsets[:1], **kw))[0])
             dt, _ = timed(lambda: perlin_fields(args.batch, H, W, offsets=offsets, **kw))
             t["batched"].append(dt / args.batch)
-        rows.append((octaves, {k: statistics.median(v) * 1e3 for k, v in t.items()}))
+            t["reference whole"].append(timed(lambda: reference_field(wx, wy, args.scale, octaves))[0])
+            dt, _ = timed(lambda: perlin_fields(args.batch, H, W, offsets=whole, **kw))
+            t["whole px"].append(dt / args.batch)
+        rows.append((octaves, patched, {k: statistics.median(v) * 1e3 for k, v in t.items()}))
 
     head = (f"{'octaves':>7} | {'reference loop':>14} | {'elementwise':>18} | "
-            f"{'single field':>18} | {'batched, per field':>18}")
+            f"{'single field':>18} | {'batched, per field':>18} || {'whole px: loop':>14} | "
+            f"{'batched, per field':>18}")
     print(head)
     print("-" * len(head))
-    for octaves, ms in rows:
+    for octaves, patched, ms in rows:
         ref = ms["reference"]
         cells = [f"{ms[k]:8.3f} ms {ref / ms[k]:5.0f}x" for k in ("elementwise", "single", "batched")]
-        print(f"{octaves:>7} | {ref:11.2f} ms | " + " | ".join(f"{c:>18}" for c in cells))
-    if 1 in octave_list and float(args.scale).is_integer():
-        whole = np.floor(offsets)
-        ref = reference_field(whole[0, 0], whole[0, 1], args.scale, 1)
-        got = perlin_fields(4, H, W, offsets=whole[:4], scale=args.scale)[0]
-        assert np.array_equal(got.view(np.uint32), ref.view(np.uint32)), "whole-pixel offsets"
-        perlin_fields(args.batch, H, W, offsets=whole, scale=args.scale)  # the cell patterns, once
-        ref_t, fast_t = [], []
-        for _ in range(args.repeats):
-            ref_t.append(timed(lambda: reference_field(whole[0, 0], whole[0, 1], args.scale, 1))[0])
-            fast_t.append(timed(lambda: perlin_fields(args.batch, H, W, offsets=whole, scale=args.scale))[0]
-                          / args.batch)
-        r, f = statistics.median(ref_t) * 1e3, statistics.median(fast_t) * 1e3
-        print(f"whole-pixel offsets, 1 octave: reference {r:.2f} ms, batched {f:.3f} ms per field, {r / f:.0f}x")
+        ref_w = ms["reference whole"]
+        whole_cell = f"{ms['whole px']:8.3f} ms {ref_w / ms['whole px']:5.0f}x"
+        print(f"{octaves:>7} | {ref:11.2f} ms | " + " | ".join(f"{c:>18}" for c in cells)
+              + f" || {ref_w:11.2f} ms | {whole_cell:>18}" + ("" if patched else "  (general path)"))
     print("all results bit-identical to noise.pnoise2")
 
 

@@ -308,27 +308,204 @@ def test_module_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-@pytest.mark.parametrize("size", [2, 4, 16, 32, 64])
-def test_whole_pixel_offsets_use_patches_and_stay_exact(size):
-    """One octave, a power-of-two cell and whole-pixel offsets: fields are assembled from cached cell
-    patches, bit for bit the reference and the general path."""
-    rng = np.random.default_rng(size)
-    n = 5
-    offsets = rng.integers(0, 1024 * size, (n, 2)).astype(np.float64)
+# --------------------------------------------------------------------------------------------
+# the patch path: whole-pixel offsets, power-of-two cells
+
+
+def reference_fields(h, w, scale, octaves, persistence, lacunarity, rep, offsets, bases):
+    """perlin_fields' definition, one noise.pnoise2 call per pixel."""
+    return np.array(
+        [[[noise.pnoise2((j + ox) / scale, (i + oy) / scale, octaves, persistence, lacunarity, rep, rep, int(b))
+           for j in range(w)] for i in range(h)] for (ox, oy), b in zip(offsets, bases)],
+        dtype=np.float32,
+    )
+
+
+def plan_for(octaves, persistence, lacunarity, rep, scale, offsets, h, w):
+    schedule = perlin._octave_schedule(octaves, persistence, lacunarity, rep, rep)
+    return perlin._patch_plan(schedule, scale, np.asarray(offsets, dtype=np.float64), h, w)
+
+
+def general_path(monkeypatch, *args, **kwargs):
+    """perlin_fields with the patch path switched off (no cell is small enough for it)."""
+    with monkeypatch.context() as m:
+        m.setattr(perlin, "_PATCH_MAX", 0)
+        return perlin_fields(*args, **kwargs)
+
+
+def assert_bits(got, want):
+    assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)), initial=0.0))
+    assert diff == 0.0
+    if X86:
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def whole_offsets(rng, n, scale, h, w, rep=1024):
+    """Whole-pixel offsets: anywhere in the period, large ones, and ones whose field crosses the
+    period seam (pixel repeat * scale) or starts right on it or just before the exactness limit."""
+    period = int(rep * scale)
+    seam = [period - w // 2, period - h // 2]
+    near_limit = perlin._PATCH_COORD_LIMIT - max(h, w) - 1
+    fixed = [seam, [period, 3 * period - 1], [near_limit, near_limit - 37], [0, 0], [5 * period + 3, 1]]
+    rand = rng.integers(0, 4 * period, (max(0, n - len(fixed)), 2))
+    return np.concatenate([np.array(fixed), rand])[:n].astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    "octaves,persistence,scale,lacunarity",
+    [
+        (1, 0.5, 2.0, 2.0),
+        (1, 0.5, 32.0, 2.0),
+        (1, 0.5, 1.0, 2.0),  # one-pixel cells: every pixel a lattice point, signed zeros kept
+        (2, 0.5, 32.0, 2.0),
+        (3, 0.25, 16.0, 2.0),
+        (4, 0.8, 64.0, 2.0),
+        (5, 0.5, 8.0, 2.0),  # octaves 4, 5: cells of 1 and 1/2 px, no-ops
+        (6, 0.5, 32.0, 2.0),  # Lanes' default at 128 px
+        (7, 1.0, 4.0, 2.0),
+        (8, 0.6, 64.0, 2.0),
+        (8, 0.5, 16.0, 2.0),
+        (3, 0.5, 16.0, 4.0),  # cells 16, 4, 1
+        (3, 0.5, 8.0, 1.0),  # every octave the same cell
+        (3, 0.5, 4.0, 0.5),  # cells growing: 4, 8, 16
+        (4, 0.0, 16.0, 2.0),  # persistence 0: later octaves add +-0 * 0
+        (3, 0.5, 1.0, 2.0),  # every octave a no-op: +0.0 everywhere
+    ],
+)
+def test_patch_path_bit_identical_to_reference(monkeypatch, octaves, persistence, scale, lacunarity):
+    rng = np.random.default_rng(octaves * 1000 + int(scale * 10))
+    n, h, w = 6, 11, 19
+    offsets = whole_offsets(rng, n, scale, h, w)
+    bases = np.array([0, 1, 1, 0, 1, 0])
+    assert plan_for(octaves, persistence, lacunarity, 1024, scale, offsets, h, w) is not None
+    kw = dict(scale=scale, octaves=octaves, persistence=persistence, lacunarity=lacunarity, offsets=offsets,
+              bases=bases)
+    got = perlin_fields(n, h, w, **kw)
+    assert_bits(got, reference_fields(h, w, scale, octaves, persistence, lacunarity, 1024, offsets, bases))
+    assert_bits(got, general_path(monkeypatch, n, h, w, **kw))
+
+
+@pytest.mark.parametrize("rep", [1, 3, 16, 1000])
+def test_patch_path_small_and_odd_periods(rep):
+    """Periods of a few cells, so that fields wrap several times; lacunarity 2 doubles the period in
+    each octave's lattice units (a whole number every time)."""
+    rng = np.random.default_rng(rep)
+    n, h, w, scale, octaves = 4, 13, 17, 4.0, 3
+    offsets = rng.integers(0, 8 * rep * 4, (n, 2)).astype(np.float64)
     bases = rng.integers(0, 2, n)
-    assert perlin._patchable(1, float(size), 1024, offsets, 37, 61)
-    fast = perlin_fields(n, 37, 61, scale=size, offsets=offsets, bases=bases)
-    saved = perlin._PATCH_MAX
-    try:
-        perlin._PATCH_MAX = 0
-        general = perlin_fields(n, 37, 61, scale=size, offsets=offsets, bases=bases)
-    finally:
-        perlin._PATCH_MAX = saved
-    assert np.array_equal(fast.view(np.uint32), general.view(np.uint32))
-    k = 2
-    ref = np.array([[noise.pnoise2((j + offsets[k, 0]) / size, (i + offsets[k, 1]) / size, 1, 0.5, 2.0, 1024, 1024,
-                                   int(bases[k])) for j in range(61)] for i in range(37)], dtype=np.float32)
-    assert np.array_equal(fast[k].view(np.uint32), ref.view(np.uint32))
-    assert not perlin._patchable(2, float(size), 1024, offsets, 37, 61)  # several octaves: the general path
-    assert not perlin._patchable(1, float(size), 1024, offsets + 0.5, 37, 61)  # between pixels
-    assert not perlin._patchable(1, size + 1.0, 1024, offsets, 37, 61)  # not a power of two
+    assert plan_for(octaves, 0.5, 2.0, rep, scale, offsets, h, w) is not None
+    got = perlin_fields(n, h, w, scale=scale, octaves=octaves, offsets=offsets, bases=bases, repeat=rep)
+    assert_bits(got, reference_fields(h, w, scale, octaves, 0.5, 2.0, rep, offsets, bases))
+
+
+def test_patch_path_bases_past_the_table(monkeypatch):
+    """Bases from 2 up (the reference reads past its table; the port reproduces those bytes)."""
+    n, h, w, scale = 4, 16, 16, 4.0
+    offsets = np.array([[0, 0], [1000, 4000], [77, 3], [4095, 4095]], dtype=np.float64)
+    bases = np.array([2, 17, 64, 127])
+    got = perlin_fields(n, h, w, scale=scale, octaves=3, offsets=offsets, bases=bases)
+    assert_bits(got, reference_fields(h, w, scale, 3, 0.5, 2.0, 1024, offsets, bases))
+
+
+def test_patch_path_groups_and_buffers(monkeypatch):
+    """Many fields in several groups (the last one short), against the general path."""
+    monkeypatch.setattr(perlin, "_MOSAIC_BYTES", 3 * 48 * 48 * 4)  # three fields of 48 x 48 px mosaics
+    rng = np.random.default_rng(5)
+    n, h, w, scale = 11, 23, 29, 16.0
+    offsets = rng.integers(0, 1024 * 16, (n, 2)).astype(np.float64)
+    bases = rng.integers(0, 2, n)
+    for octaves in (1, 6):
+        kw = dict(scale=scale, octaves=octaves, persistence=0.7, offsets=offsets, bases=bases)
+        got = perlin_fields(n, h, w, **kw)
+        assert_bits(got, general_path(monkeypatch, n, h, w, **kw))
+        assert_bits(got[:2], reference_fields(h, w, scale, octaves, 0.7, 2.0, 1024, offsets[:2], bases[:2]))
+
+
+def test_patch_path_lazy_tables(monkeypatch):
+    """Tables above _PATCH_EAGER are filled as patterns occur: a second call with new patterns."""
+    monkeypatch.setattr(perlin, "_PATCHES", {})
+    n, h, w, scale = 2, 9, 70, 64.0
+    first = perlin_fields(1, h, w, scale=scale, octaves=2)
+    _, done = perlin._PATCHES[64]
+    assert 0 < done.sum() < 8**4
+    offsets = np.array([[64 * 301, 64 * 77], [64 * 900 + 5, 3]], dtype=np.float64)
+    got = perlin_fields(n, h, w, scale=scale, octaves=2, offsets=offsets, bases=[0, 1])
+    assert_bits(got, reference_fields(h, w, scale, 2, 0.5, 2.0, 1024, offsets, [0, 1]))
+    assert_bits(first, reference_fields(h, w, scale, 2, 0.5, 2.0, 1024, [[0, 0]], [0]))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(scale=24.0),  # a cell that is not a power of two
+        dict(scale=0.5),  # cells under one pixel from the first octave on
+        dict(scale=128.0),  # a first-octave cell above _PATCH_MAX
+        dict(lacunarity=3.0),  # cells 8, 8/3, ...
+        dict(lacunarity=2.0000002),  # float32(lacunarity) just above 2
+        dict(lacunarity=0.25),  # cells growing past _PATCH_MAX (8, 32, 128)
+        dict(offset_shift=0.5),  # between pixels
+        dict(offset_shift=-8.0),  # some offsets negative
+        dict(offset_at_limit=True),  # pixel coordinates reach _PATCH_COORD_LIMIT
+        dict(rep=1024.5),  # a period that is not a whole number of cells
+        dict(rep=3.0, lacunarity=0.5),  # periods 3, 1.5, 0.75: not whole from the second octave
+    ],
+)
+def test_patch_path_falls_back_just_outside_its_conditions(change):
+    change = dict(change)
+    scale = change.pop("scale", 8.0)
+    lacunarity = change.pop("lacunarity", 2.0)
+    rep = change.pop("rep", 1024.0)
+    n, h, w, octaves = 3, 7, 12, 3
+    offsets = np.array([[0, 0], [8 * 1023, 35], [16, 4000]], dtype=np.float64) + change.pop("offset_shift", 0.0)
+    if change.pop("offset_at_limit", False):
+        offsets[1] = perlin._PATCH_COORD_LIMIT - max(h, w)
+        inside = offsets.copy()
+        inside[1] -= 1  # one pixel less: patchable
+        assert plan_for(octaves, 0.5, lacunarity, rep, scale, inside, h, w) is not None
+    assert not change
+    bases = np.array([0, 1, 0])
+    assert plan_for(octaves, 0.5, lacunarity, rep, scale, offsets, h, w) is None
+    got = perlin_fields(n, h, w, scale=scale, octaves=octaves, lacunarity=lacunarity, offsets=offsets,
+                        bases=bases, repeat=rep)
+    assert_bits(got, reference_fields(h, w, scale, octaves, 0.5, lacunarity, rep, offsets, bases))
+
+
+def test_patch_path_total_starts_at_plus_zero():
+    """Where every octave is -0.0 (lattice points of all octaves, rare) the reference's total is
+    0.0f + -0.0 + -0.0 = +0.0: the patch path must not start its sum from the first term."""
+    scale, base = 4.0, 0
+    g = np.arange(256, dtype=np.float32)
+    xx, yy = np.meshgrid(g, g)
+    first = pnoise2(xx, yy, base=base)
+    second = pnoise2(2 * xx, 2 * yy, repeatx=2048, repeaty=2048, base=base)
+    hits = np.argwhere(np.signbit(first) & np.signbit(second))[:3]  # (Y, X) lattice points of octave 1
+    assert len(hits) == 3
+    offsets = hits[:, ::-1].astype(np.float64) * scale  # pixel (x, y) of each point: the field's corner
+    for ox, oy in offsets:
+        assert np.signbit(noise.pnoise2(ox / scale, oy / scale, 1, 0.5, 2.0, 1024, 1024, base))
+        assert np.signbit(noise.pnoise2(2 * ox / scale, 2 * oy / scale, 1, 0.5, 2.0, 2048, 2048, base))
+    want = reference_fields(3, 3, scale, 2, 0.5, 2.0, 1024, offsets, [base] * 3)
+    assert np.all(want[:, 0, 0] == 0) and not np.any(np.signbit(want[:, 0, 0]))
+    assert_bits(perlin_fields(3, 3, 3, scale=scale, octaves=2, offsets=offsets), want)
+
+
+def test_patch_plan_cells_and_no_op_octaves():
+    offsets = np.zeros((1, 2))
+    assert plan_for(6, 0.5, 2.0, 1024, 32.0, offsets, 128, 128) == [
+        (32, 1024, 1024), (16, 2048, 2048), (8, 4096, 4096), (4, 8192, 8192), (2, 16384, 16384), None,
+    ]
+    assert plan_for(1, 0.5, 2.0, 1024, 1.0, offsets, 4, 4) == [(1, 1024, 1024)]  # one octave: its zeros' signs
+    assert plan_for(3, 0.5, 2.0, 1024, 1.0, offsets, 4, 4) == [None, None, None]
+
+
+def test_lanes_default_noise_takes_the_patch_path():
+    """What Lanes draws: whole-pixel offsets over the period, scale size / 4, lacunarity 2."""
+    from coordconv_data.generate import lanes
+
+    rng = np.random.default_rng(0)
+    for size in (64, 128, 256):
+        scale = size / 4
+        drawn = lanes.sample_noise(rng, 50, scale)["noise_offsets"].reshape(-1, 2) * scale
+        for octaves in (1, 4, 6):
+            assert plan_for(octaves, 0.5, 2.0, 1024, scale, drawn, size, size) is not None

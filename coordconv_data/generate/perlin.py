@@ -594,7 +594,8 @@ def perlin_fields(
     fields. ``bases`` (n,) integers in 0..127 (default zeros) are the reference's ``base`` per field.
     ``repeat`` (>= 1) is the tiling period in lattice units for both axes. Other parameters are as
     in :func:`pnoise2`. Values are bit-identical to the reference (float32); ``dtype=float64``
-    only widens the result.
+    only widens the result. Whole non-negative pixel offsets with a power-of-two ``scale`` (1 to 64)
+    and lacunarity (whole periods ``repeat * lacunarity**k``) take a faster path to the same values.
     """
     n, height, width, scale, offsets, bases, dtype = _validate_fields_args(
         n, height, width, scale, offsets, bases, dtype
@@ -603,8 +604,10 @@ def perlin_fields(
     out = np.empty((n, height, width), dtype=np.float32)
     if n == 0:
         return out.astype(dtype, copy=False)
-    if _patchable(octaves, scale, repeat, offsets, height, width):
-        _fill_from_patches(out, int(scale), int(repeat), offsets.astype(np.int64), bases)
+    plan = _patch_plan(schedule, scale, offsets, height, width)
+    if plan is not None:
+        with np.errstate(over="ignore", under="ignore"):
+            _fill_from_patches(out, plan, schedule, offsets.astype(np.int64), bases)
         return out.astype(dtype, copy=False)
     xc = _field_coords(width, offsets[:, 0], scale)
     yr = _field_coords(height, offsets[:, 1], scale)
@@ -652,41 +655,104 @@ def minmax_scale_fields(fields, *, dtype=np.float32) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# single-octave fields at whole-pixel offsets: a mosaic of cached cell patches
+# fields at whole-pixel offsets with power-of-two cells: mosaics of cached cell patches
 #
-# With one octave, a lattice cell of ``S`` pixels (``S`` a power of two) and offsets that are whole
-# pixels, every coordinate ``(p + o) / S`` is exact in float32, so the fractional parts inside every
-# cell are the same ``a / S`` (a = 0..S-1) in every field. A pixel's value then depends only on its
-# place in its cell and on the cell's four corner gradients, of which there are 8 kinds (the 16
-# gradient rows repeat): 8**4 cell patterns. Each pattern's S x S patch is computed once by the
-# reference's float32 operations (bit for bit those of every pixel), cached, and a field is
-# assembled from the patches of its cells: copies instead of arithmetic.
+# When an octave's lattice cell is a whole power-of-two number of pixels ``c`` and the offsets are
+# whole pixels, every coordinate that octave sees is exact in float32, and the fractional parts inside
+# every cell of every field are the same ``a / c`` (a = 0..c-1). A pixel's value then depends only on
+# its place in its cell and on the cell's four corner gradients, of which there are 8 kinds (the 16
+# gradient rows repeat): 8**4 cell patterns. Each pattern's c x c patch is computed once by the
+# reference's float32 operations (bit for bit those of every pixel), cached per cell size, and the
+# octave is assembled from the patches of its cells: copies instead of arithmetic. Several octaves are
+# then summed in float32 in exactly the reference's order (see _fill_from_patches).
+#
+# Why the coordinates are exact. Pixel N = p + offset is a whole number with 0 <= N < 2**22; scale
+# and the octave's frequency (float32, as the reference's loop computes it) are powers of two, so
+# c = scale / freq is one too.
+# * x = float32(N / scale) and x * freq = N / c are exact: power-of-two scalings of a number of at most
+#   22 bits, far from float32's overflow and underflow (freq < 2**31, see _octave_schedule).
+# * For c >= 1 the lattice index floor(x * freq) is N // c and the fraction (N % c) / c. The period
+#   rx = repeat * freq must be a whole number: then fmod (always exact) and floor give
+#   i = (N // c) % rx, and i + 1 <= 2**22 converts to float32 exactly, so ii = (i + 1) % rx; ``& 255``
+#   and ``+ base`` are integer operations. The ii of cell I is the i of cell I + 1, so each lattice
+#   point's corner gradient is looked up once and shared by the four cells around it.
+# * For c <= 1 (with several octaves) every x * freq = N / c is a whole number: every pixel is a
+#   lattice point, where the noise is +-0 (xf = yf = 0 make every corner's dot product and both fades
+#   zero, whatever the gradients). ``amp`` is finite, so ``+-0 * amp`` is +-0, and the reference's
+#   total starts at +0.0 and so is never -0.0 (a sum is -0.0 only when both terms are): adding +-0
+#   leaves it unchanged and such an octave is skipped. With one octave the sign of that zero is the
+#   result, so there c = 1 is assembled like any other cell.
 
 _GRAD_CLASSES, _CLASS_OF_CODE = np.unique(_GRAD_XY, axis=0, return_inverse=True)
 _CLASS_OF_CODE = _CLASS_OF_CODE.reshape(-1).astype(np.intp)
 _CLASS_OF_M = _CLASS_OF_CODE[_CODE_OF_M]  # gradient class of the corner whose second-level index is m
-_PATCH_MAX = 64  # largest cell (pixels) served from patches: 4096 patches of 64 x 64 floats = 64 MiB
+_CLASS_OF_M16 = _CLASS_OF_M.astype(np.uint16)
+# Largest cell (pixels) served from patches: 4096 patches of 64 x 64 float32 are 64 MiB, and the
+# tables of every size up to it together about 85 MiB per process (a table's pages are touched only as
+# its patterns are computed). Fields with a larger cell in any octave take the general path.
+_PATCH_MAX = 64
 _PATCHES: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # cell size -> (patches, computed?)
+# Tables of cells up to this size are computed whole on first use (at most 4 MiB, about 15 ms):
+# small cells are many per field, and a whole table spares every later call the look-up of which
+# patterns are missing. Larger ones are filled as their patterns first occur.
+_PATCH_EAGER = 16
+# Pixel coordinates (offset + index) below this stay exact in float32 with a wide margin (24 bits).
+_PATCH_COORD_LIMIT = 2**22
+# Float32 bytes of one group's summed mosaic (several fields at once; a few arrays of this size live).
+_MOSAIC_BYTES = 1 << 21
 
 
-def _patchable(octaves, scale, repeat, offsets, height, width) -> bool:
+def _is_pow2(v: float) -> bool:
+    return v > 0 and math.isfinite(v) and math.frexp(v)[0] == 0.5
+
+
+def _patch_plan(schedule, scale, offsets, height, width):
+    """The patch path's plan for these fields, or ``None`` when a condition fails (then the general
+    path computes them).
+
+    Returns one entry per octave: ``(cell, rx, ry)`` (whole cell size in pixels and whole periods,
+    from the reference's float32 schedule) for an octave assembled from patches, ``None`` for an octave
+    that adds nothing to the total (cells of at most one pixel with several octaves). See the section
+    comment for why these conditions make the patch path exact.
+    """
+    freqs, _, rxs, rys, total_amp = schedule
     s = float(scale)
-    if octaves != 1 or not (2 <= s <= _PATCH_MAX) or s != int(s) or int(s) & (int(s) - 1):
-        return False
-    if float(repeat) != int(repeat) or offsets.size == 0:
-        return False
+    if not (_is_pow2(s) and s >= 1.0) or offsets.size == 0:
+        return None
     o = offsets
-    # whole non-negative pixels, small enough that every coordinate is exact in float32
-    return bool(np.all(o == np.floor(o)) and o.min() >= 0 and o.max() + max(height, width) < 2**23 / 2)
+    if not (np.all(o == np.floor(o)) and o.min() >= 0 and o.max() + max(height, width) < _PATCH_COORD_LIMIT):
+        return None
+    plan = []
+    for freq, rx, ry in zip(freqs, rxs, rys):
+        f = float(freq)
+        if not _is_pow2(f):
+            return None
+        cell = s / f  # a power of two, exactly
+        if cell <= 1.0 and total_amp is not None:
+            plan.append(None)  # lattice points only: +-0, a no-op on the total
+            continue
+        if cell > _PATCH_MAX:
+            return None
+        rx, ry = float(rx), float(ry)
+        if rx != math.floor(rx) or ry != math.floor(ry):
+            return None
+        plan.append((int(cell), int(rx), int(ry)))
+    return plan
 
 
-def _patches(size: int, keys: np.ndarray) -> np.ndarray:
-    """The cache of ``size`` x ``size`` patches, with the patterns ``keys`` computed."""
+def _patches(size: int, first_rows: np.ndarray) -> np.ndarray:
+    """The cache of ``size`` x ``size`` patches (8**4, size, size), with the patterns whose first rows
+    (``pattern * size``) are ``first_rows`` computed."""
     table, done = _PATCHES.get(size, (None, None))
     if table is None:
         table = np.empty((8**4, size, size), dtype=np.float32)
         done = np.zeros(8**4, dtype=bool)
         _PATCHES[size] = (table, done)
+        if size <= _PATCH_EAGER:
+            first_rows = np.arange(8**4) * size
+    if done.all():
+        return table
+    keys = first_rows // size
     todo = np.unique(keys[~done[keys]])
     xf = (np.arange(size, dtype=np.float32) / _F32(size))[None, :]
     yf = (np.arange(size, dtype=np.float32) / _F32(size))[:, None]
@@ -711,28 +777,77 @@ def _patches(size: int, keys: np.ndarray) -> np.ndarray:
     return table
 
 
-def _fill_from_patches(out: np.ndarray, size: int, repeat: int, offsets: np.ndarray, bases: np.ndarray) -> None:
-    """Single-octave fields at whole-pixel ``offsets`` (n, 2) and cell ``size`` px, into ``out`` (n, H, W)."""
+def _cell_keys(first: np.ndarray, ny: int, nx: int, rx: int, ry: int, bases: np.ndarray, cell: int) -> np.ndarray:
+    """First patch rows (m, ny, nx) of ny x nx cells per field from cell ``first`` (m, 2) = (x, y) on.
+
+    A cell's pattern is ``AA*512 + BA*64 + AB*8 + BB`` with the gradient classes of its corners, as
+    :func:`_patches` reads it; its patch starts at row ``pattern * cell`` of the table's rows.
+    """
+    base = bases[:, None]
+    i = (first[:, 0:1] + np.arange(nx + 1)) % rx & 255  # reduced lattice columns (m, nx + 1)
+    j = (first[:, 1:2] + np.arange(ny + 1)) % ry & 255
+    a = _PERM_EXT[i + base]
+    # gradient class of lattice point (J, I): that of second-level index P[i] + j (uint16: small
+    # integers keep the arithmetic cheap)
+    cls = _CLASS_OF_M16.take(a[:, None, :] + (j + base)[:, :, None])  # (m, ny + 1, nx + 1)
+    keys = cls[:, :-1, :-1] << 9
+    keys |= cls[:, :-1, 1:] << 6
+    keys |= cls[:, 1:, :-1] << 3
+    keys |= cls[:, 1:, 1:]
+    return np.multiply(keys, np.intp(cell))  # in intp: pattern * cell passes 2**16
+
+
+def _fill_from_patches(out: np.ndarray, plan, schedule, offsets: np.ndarray, bases: np.ndarray) -> None:
+    """Fields at whole-pixel ``offsets`` (n, 2) into ``out`` (n, H, W) from cell patches, octave by
+    octave as ``plan`` (from :func:`_patch_plan`) says."""
     n, h, w = out.shape
-    # cells a field touches at most: its first (phase < size) and those its width reaches
-    cells_x, cells_y = (w + size - 2) // size + 1, (h + size - 2) // size + 1
-    first = offsets // size  # each field's first cell (x, y)
-    phase = offsets % size  # where the field starts inside it
-    group = max(1, (1 << 22) // (cells_x * cells_y * size * size * 4))  # mosaics of about 4 MiB at a time
+    amps, total_amp = schedule[1], schedule[4]
+    octaves = [(*p, amp) for p, amp in zip(plan, amps) if p is not None]
+    if not octaves:  # several octaves, all no-ops: the reference's +0.0 total over max
+        out[...] = _F32(0.0) / total_amp
+        return
+    # Every octave of a field is assembled on one pixel grid starting at a corner of the field's
+    # coarsest cell (a multiple of every finer cell), so the octaves add up mosaic on mosaic, for a
+    # group of fields at once, and each field's window is cut out once at the end.
+    big = max(cell for cell, *_ in octaves)
+    cells_x, cells_y = (w + big - 2) // big + 1, (h + big - 2) // big + 1  # coarsest cells a field touches
+    ys, xs = cells_y * big, cells_x * big
+    origin = offsets // big * big  # pixel (x, y) of each field's mosaic corner
+    phase = offsets - origin  # where the field starts in it
+    group = max(1, _MOSAIC_BYTES // (ys * xs * 4))
+    # buffers reused by every group and octave (fresh large temporaries cost page faults each time)
+    total = np.empty((min(group, n), ys, xs), dtype=np.float32)
+    term = np.empty_like(total) if total_amp is not None else None
+    fine = min(cell for cell, *_ in octaves)
+    which_buf = np.empty(total.shape[0] * ys * (xs // fine), dtype=np.intp)
     for g0 in range(0, n, group):
         g1 = min(n, g0 + group)
-        base = bases[g0:g1, None]
-        cx = first[g0:g1, 0:1] + np.arange(cells_x)  # lattice columns I (m, cells_x)
-        cy = first[g0:g1, 1:2] + np.arange(cells_y)
-        i, ii = (cx % repeat & 255) + base, ((cx % repeat + 1) % repeat & 255) + base
-        j, jj = (cy % repeat & 255) + base, ((cy % repeat + 1) % repeat & 255) + base
-        a, b = _PERM_EXT[i], _PERM_EXT[ii]  # (m, cells_x)
-        # second-level index of each corner: m = P[i] + j, per (field, cell row, cell column)
-        keys = (_CLASS_OF_M[a[:, None, :] + j[:, :, None]] * 512 + _CLASS_OF_M[b[:, None, :] + j[:, :, None]] * 64
-                + _CLASS_OF_M[a[:, None, :] + jj[:, :, None]] * 8 + _CLASS_OF_M[b[:, None, :] + jj[:, :, None]])
-        table = _patches(size, keys.ravel())
-        mosaic = table[keys]  # (m, cells_y, cells_x, S, S)
-        mosaic = mosaic.transpose(0, 1, 3, 2, 4).reshape(g1 - g0, cells_y * size, cells_x * size)
-        for k in range(g1 - g0):
-            px, py = phase[g0 + k]
-            out[g0 + k] = mosaic[k, py : py + h, px : px + w]
+        m = g1 - g0
+        for k, (cell, rx, ry, amp) in enumerate(octaves):
+            ny, nx = ys // cell, xs // cell
+            first_row = _cell_keys(origin[g0:g1] // cell, ny, nx, rx, ry, bases[g0:g1], cell)
+            rows = _patches(cell, first_row.ravel()).reshape(-1, cell)  # row pattern * cell + r
+            # Mosaic row r of cell row Y is row r of each of its patches side by side: one take of
+            # whole patch rows lays the mosaic out in place, (m, ny, cell, nx) rows of cell floats.
+            which = which_buf[: m * ny * cell * nx].reshape(m, ny, cell, nx)
+            np.add(first_row[:, :, None, :], np.arange(cell)[:, None], out=which)
+            dst = (total if k == 0 or total_amp is None else term)[:m]
+            # indices are in range by construction; mode="clip" only spares numpy's bounds check
+            # (and the copy of ``out`` it makes in the default mode)
+            np.take(rows, which, axis=0, out=dst.reshape(m, ny, cell, nx, cell), mode="clip")
+            if total_amp is None:  # one octave: the reference returns noise2's value itself
+                continue
+            dst *= amp
+            if k == 0:
+                # total = 0.0f + noise * amp, as in C (skipped octaves left the total at +0.0): the
+                # +0.0 turns a -0.0 product into +0.0
+                dst += _F32(0.0)
+            else:
+                total[:m] += dst  # total += noise * amp
+        for f in range(m):
+            px, py = phase[g0 + f]
+            window = total[f, py : py + h, px : px + w]
+            if total_amp is None:
+                out[g0 + f] = window
+            else:
+                np.divide(window, total_amp, out=out[g0 + f])
