@@ -491,7 +491,7 @@ def checkpoint_option(fn: Callable) -> Callable:
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the train split held out to select best.pt (0: the last epoch). [default: 0.1]")
 @click.option("--eval-samples", type=int, default=None,
-              help="GANs: generated images scored after every epoch (and real test images, the ceiling). [default: 1000]")
+              help="GANs: generated images scored after every epoch (and as many real images, the ceiling). [default: 1000]")
 @click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
 @click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
 @click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector.")
@@ -521,7 +521,9 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     from .train import TrainConfig
     from .train import resume as resume_run
     from .train import train as run_training
+    from .train.allocator import keep_freed_memory
 
+    keep_freed_memory()
     ctx = click.get_current_context()
     log = None if quiet else (lambda line: click.echo(line, err=True))
     bar = lambda total, label: progress(total, label, quiet)  # noqa: E731
@@ -564,7 +566,7 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
 
     The run's data file is the absolute path it recorded; one that changed since is refused (pass
     --data to score another file). For a GAN run: the geometry score of its samples (the run's
-    fixed latents) and of as many real test images (the ceiling).
+    fixed latents) and of as many real images of the file (the ceiling).
     """
     from .train import evaluate_run
 
@@ -671,6 +673,9 @@ def reproduce(names: tuple[str, ...], budget: str, out: Path, show: bool, quiet:
             est = f"~{e['estimate_s'] / 60:.0f} min on 2 CPU cores" if e["estimate_s"] else "no estimate (a GPU's work)"
             click.echo(f"{e['name']:<16} {est:<28} {e['title']} [{', '.join(e['runs'])}]")
         return
+    from .train.allocator import keep_freed_memory
+
+    keep_freed_memory()
     log = None if quiet else (lambda line: click.echo(line, err=True))
     report = run_all(list(names), budget, out, log=log, progress=lambda total, label: progress(total, label, quiet))
     if not quiet:

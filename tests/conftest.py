@@ -1,5 +1,15 @@
+import os
+
 import pytest
 from click.testing import CliRunner
+
+
+def pytest_configure(config) -> None:
+    # pytest-xdist runs one worker per core: one thread each, or they fight over the cores.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -23,26 +23,25 @@ def test_list_names_every_experiment_with_an_estimate(runner):
 
 def test_a_tiny_reproduce_writes_a_report_and_reuses_its_runs(runner, tmp_path):
     out = tmp_path / "rep"
-    r = runner.invoke(main, ["reproduce", "regression", "simple-gans", "--budget", "tiny", "--out", str(out)])
+    chosen = ("lanes", "clevr-gans")  # the tiny budget's small files: seconds
+    r = runner.invoke(main, ["reproduce", *chosen, "--budget", "tiny", "--out", str(out)])
     assert r.exit_code == 0, r.output
     report = (out / "report.md").read_text()
-    for part in ("## regression", "## simple-gans", "Paper / study:", "Recipes",
-                 "selected epoch (on val)", "coorddata train --arch coordconv_regressor --data data/not_so_clevr_uniform.h5",
-                 "walk jump ratio", "walk mass dip", "Real test images score geometry 1.000", "Nothing is selected on test"):
+    for part in ("## lanes", "## clevr-gans", "Paper / study:", "Recipes", "selected epoch (on val)",
+                 "test per-class recall", "coorddata train --arch fcn_vgg9 --data data/lanes_24_32.h5 --epochs 1",
+                 "walk jump ratio", "walk mass dip", "Real images score geometry 1.000", "Nothing is selected on test"):
         assert part in report, part
     runs = sorted(p.name for p in (out / "runs" / "tiny").iterdir())
-    assert runs == ["regression-conv-quadrant", "regression-conv-uniform", "regression-coordconv-quadrant",
-                    "regression-coordconv-uniform", "simple-gans-coordconv-in-gd", "simple-gans-gan"]
-    for picture in ("tiny-simple-gans-gan-walks.png", "tiny-simple-gans-coordconv-in-gd-walks.png"):
-        assert (out / "pictures" / picture).is_file() and f"pictures/{picture}" in report
+    assert runs == ["clevr-gans-gan", "lanes-coordbias", "lanes-plain"]
+    picture = "tiny-clevr-gans-gan-walks.png"
+    assert (out / "pictures" / picture).is_file() and f"pictures/{picture}" in report
     timings = json.loads((out / "timings.json").read_text())
-    assert set(timings) == {f"tiny/{e.name}/{run.name}" for e in EXPERIMENTS if e.name in ("regression", "simple-gans")
-                            for run in e.runs("tiny")}
+    assert set(timings) == {f"tiny/{e.name}/{run.name}" for e in EXPERIMENTS if e.name in chosen for run in e.runs("tiny")}
     # Again: every run is reused, nothing trains, the report is written again.
     stamps = {p.name: (p / "last.pt").stat().st_mtime_ns for p in (out / "runs" / "tiny").iterdir()}
-    r = runner.invoke(main, ["reproduce", "regression", "simple-gans", "--budget", "tiny", "--out", str(out)])
+    r = runner.invoke(main, ["reproduce", *chosen, "--budget", "tiny", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert r.output.count("reused") == 6
+    assert r.output.count("reused") == 3
     assert stamps == {p.name: (p / "last.pt").stat().st_mtime_ns for p in (out / "runs" / "tiny").iterdir()}
     assert json.loads((out / "timings.json").read_text()) == timings
 

@@ -59,7 +59,7 @@ class FitSummary:
     best_epoch: int | None
     best: dict[str, dict[str, Any]]  # split -> metrics at the selected epoch
     last: dict[str, dict[str, Any]]  # split -> metrics at the last epoch
-    real: dict[str, Any] | None = None  # GANs: the score of real test images (the ceiling)
+    real: dict[str, Any] | None = None  # GANs: the score of real images (the ceiling)
     train_seconds: float = 0.0
     wall_seconds: float = 0.0
     world_size: int = 1
@@ -78,7 +78,7 @@ class FitSummary:
             return (f"{self.arch}: {self.epochs} epochs in {self.train_seconds:.1f} s; selected epoch {self.best_epoch} "
                     f"on its samples (geometry {b.get('geometry', math.nan):.4g}, position_tv "
                     f"{b.get('position_tv', math.nan):.4g}); last epoch: geometry {l.get('geometry', math.nan):.4g}, "
-                    f"position_tv {l.get('position_tv', math.nan):.4g}; real test images: geometry "
+                    f"position_tv {l.get('position_tv', math.nan):.4g}; real images: geometry "
                     f"{real.get('geometry', math.nan):.4g}, position_tv {real.get('position_tv', math.nan):.4g}; "
                     f"run: {self.out}")
         where = "on val" if self.selected_on == "val" else "(the last: no validation split)"
@@ -157,7 +157,7 @@ def fit(cfg: TrainConfig, run: RunDir | None, dist: Dist, *, checkpoint: dict[st
         raise InvalidParameter("batch_size", f"batch_size {cfg.batch_size} leaves no whole batch of the "
                                              f"{len(sampler)} training samples")
     if task.selects_on == "generated" and not any(r["split"] == "real" for r in history):
-        history.append({"epoch": 0, **dist.on_rank0(task.real_row)})
+        history.append({"epoch": 0, **dist.on_rank0(lambda: task.real_row(data))})
     select_last = task.selects_on == "val" and "val" not in data
     train_seconds = sum(r.get("seconds", 0.0) for r in history if r["split"] == "train")
     t_start = time.perf_counter()
@@ -187,10 +187,10 @@ def fit(cfg: TrainConfig, run: RunDir | None, dist: Dist, *, checkpoint: dict[st
                  "seconds": seconds}]
         rows += [{"epoch": epoch, **r} for r in task.evaluate(model, data, device, dist)]
         history += rows
-        value = task.selection_value(rows)
-        improved = select_last or (value is not None and (best_value is None or value > best_value))
+        score = task.selection_value(rows)
+        improved = select_last or (score is not None and (best_value is None or score > best_value))
         if improved:
-            best_value, best_epoch = (value if not select_last else None), epoch
+            best_value, best_epoch = (score if not select_last else None), epoch
         if run is not None:
             payload = {"arch": cfg.arch, "task": cfg.task, "hparams": cfg.hparams, "epoch": epoch,
                        "model": model.state_dict(), "metrics": rows}
@@ -301,7 +301,7 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, device: str = "au
                  checkpoint: str = "best") -> dict[str, Any]:
     """Metrics of a run's ``best.pt`` (or ``last.pt``): supervised runs on train, val and test of the run's
     data file (the recorded absolute path, refused if the file changed) or of ``data``; GAN runs the
-    geometry score of their samples and of real test images."""
+    geometry score of their samples and of real images."""
     from .config import pick_device
 
     dev = pick_device(device)
@@ -319,7 +319,7 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, device: str = "au
                               "epoch": ck["epoch"], "checkpoint": checkpoint, "selected_on": raw.get("selection")}
     if cfg.task == "gan":
         result["generated"] = {k: v for k, v in task.evaluate(model, datasets, dev, dist)[0].items() if k != "split"}
-        result["real"] = {k: v for k, v in task.real_row().items() if k != "split"}
+        result["real"] = {k: v for k, v in task.real_row(datasets).items() if k != "split"}
         return result
     for split, ds in datasets.items():
         result[split] = task.evaluate_split(model, ds, dev, dist)

@@ -88,10 +88,10 @@ def gan_curves(history: list[dict[str, Any]], title: str = "") -> np.ndarray:
     epochs = [r["epoch"] for r in gen] or [1]
     scores = {"generated": [(r["epoch"], float(r["geometry"])) for r in gen]}
     if real:  # the ceiling, drawn as a flat line over the epochs shown
-        scores["real test"] = [(e, float(real[0]["geometry"])) for e in (min(epochs), max(epochs))]
+        scores["real"] = [(e, float(real[0]["geometry"])) for e in (min(epochs), max(epochs))]
     panels = [
         _panel(losses, "loss" + (f"  ({title})" if title else ""), colors={"d_loss": TRAIN_COLOR, "g_loss": TEST_COLOR}),
-        _panel(scores, "geometry (fraction of clean images)", colors={"generated": TEST_COLOR, "real test": (60, 160, 60)},
+        _panel(scores, "geometry (fraction of clean images)", colors={"generated": TEST_COLOR, "real": (60, 160, 60)},
                y_range=(0.0, 1.0), legend_bottom=True),
     ]
     return np.concatenate(panels, axis=1)

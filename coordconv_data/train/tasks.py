@@ -222,9 +222,11 @@ class SupervisedTask(Task):
     def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
         return {"net": wrap(self.training_module(model)), "l2": l2_parameters(model)}
 
-    def training_loss(self, output: Any, target: Any, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The objective of a batch (before ``--l2``) and the model's output to measure."""
-        return self.loss(output, target), output
+    def training_loss(self, output: Any, target: Any, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The objective of a batch (before ``--l2``), its data loss (what evaluation measures) and the
+        model's output to measure."""
+        loss = self.loss(output, target)
+        return loss, loss, output
 
     # The task's own pieces.
     def loss(self, output: Tensor, target: Any) -> Tensor:
@@ -249,17 +251,15 @@ class SupervisedTask(Task):
                    device: torch.device) -> tuple[Tensor, Stats]:
         x, y = _to(batch[0], device), _to(batch[1], device)
         opt = optimizers["model"]
-        objective, output = self.training_loss(nets["net"](x), y, x)
+        objective, loss, output = self.training_loss(nets["net"](x), y, x)
         total = objective + l2_penalty(nets["l2"], self.cfg.l2)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
         with torch.no_grad():
-            output = output.detach()
-            s = self.stats(output, y)
-            loss = self.loss(output, y)  # the data loss, as evaluation measures it
+            s = self.stats(output.detach(), y)
         n = torch.tensor(float(len(x)), dtype=torch.float64)
-        return total, {"n": n, "loss_sum": loss.double().cpu() * n, **s}
+        return total, {"n": n, "loss_sum": loss.detach().double().cpu() * n, **s}
 
     def metrics(self, stats: Stats) -> dict[str, float]:
         n = float(stats["n"])
@@ -386,11 +386,12 @@ class Rendering(SupervisedTask):
             return model
         return _Stages(model)
 
-    def training_loss(self, output: Any, target: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    def training_loss(self, output: Any, target: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if not isinstance(output, tuple):
-            return self.loss(output, target), output
+            return super().training_loss(output, target, x)
         final, centre = output
-        return self.loss(final, target) + self.interm_loss(centre, x), final
+        loss = self.loss(final, target)
+        return loss + self.interm_loss(centre, x), loss, final
 
     def interm_loss(self, centre: Tensor, x: Tensor) -> Tensor:
         """The original's ``--interm_loss`` on stage 1's logits against the one-hot centre: ``softmax``
@@ -615,7 +616,7 @@ class GAN(Task):
     fake through D separately). An epoch is ``len(images) // batch`` iterations over every image of
     the file (train and test: the original GANs trained on all their data). After each epoch the
     generator, in inference mode, draws ``eval_samples`` images from fixed latents; the geometry
-    score of those (:mod:`coordconv_data.geometry`) selects best.pt. Real test images, scored once,
+    score of those (:mod:`coordconv_data.geometry`) selects best.pt. Real images, scored once,
     give the ceiling (the ``real`` row).
     """
 
@@ -644,11 +645,9 @@ class GAN(Task):
         if have != size:
             raise TrainError(f"{summary.path} holds {have}x{have} images, but {arch} generates {size}x{size}: make a file "
                              f"of that size, or train with --image-size {have}")
-        for split in ("train", "test"):
-            if summary.lengths.get(split, 0) == 0:
-                raise TrainError(f"{summary.path} has no {split!r} images; GANs train on all images and score real "
-                                 "test images as the ceiling")
-        total = summary.lengths["train"] + summary.lengths["test"]
+        total = sum(summary.lengths.values())  # GANs train on every image, train and test
+        if total == 0:
+            raise TrainError(f"{summary.path} holds no images")
         if self.cfg.batch_size > total:  # an epoch drops the last partial batch
             raise InvalidParameter("batch_size", f"batch_size {self.cfg.batch_size} is more than the {total} images "
                                                  f"of {summary.path}")
@@ -726,11 +725,12 @@ class GAN(Task):
         s = score_images(images, scene, reference)
         return {k: (int(s.n) if k == "n" else float(getattr(s, k))) for k in SCORE_COLUMNS}
 
-    def real_row(self) -> dict[str, Any]:
-        """The score of up to ``eval_samples`` real test images: the ceiling."""
-        from ..geometry import load_images
-
-        return {"split": "real", **self.score(load_images(self.cfg.data, "test", self.cfg.eval_samples))}
+    def real_row(self, data: dict[str, CoordDataset]) -> dict[str, Any]:
+        """The score of ``eval_samples`` real images spread evenly over what the GAN trains on (every
+        image of the file): the ceiling a generator is measured against."""
+        images = data["train"]
+        index = np.unique(np.linspace(0, len(images) - 1, min(len(images), self.cfg.eval_samples)).round().astype(int))
+        return {"split": "real", **self.score(self.to_uint8(images.encode(index)[0]))}
 
     def latents(self, model: nn.Module) -> Tensor:
         if not hasattr(self, "_latents"):
