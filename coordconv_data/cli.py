@@ -666,12 +666,12 @@ def reproduce(names: tuple[str, ...], budget: str, out: Path, show: bool, quiet:
     from .train.reproduce import reproduce as run_all
 
     if show:
-        for e in listing(budget):
-            wanted = not names or e["name"] in names
-            if not wanted:
-                continue
+        shown = [e for e in listing(budget) if not names or e["name"] in names]
+        for e in shown:
             est = f"~{e['estimate_s'] / 60:.0f} min on 2 CPU cores" if e["estimate_s"] else "no estimate (a GPU's work)"
             click.echo(f"{e['name']:<16} {est:<28} {e['title']} [{', '.join(e['runs'])}]")
+        if len(shown) > 1 and all(e["estimate_s"] for e in shown):
+            click.echo(f"{'all':<16} ~{sum(e['estimate_s'] for e in shown) / 60:.0f} min on 2 CPU cores")
         return
     from .train.allocator import keep_freed_memory
 

@@ -13,8 +13,10 @@ def test_list_names_every_experiment_with_an_estimate(runner):
     r = runner.invoke(main, ["reproduce", "--list"])
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert [line.split()[0] for line in lines] == [e.name for e in EXPERIMENTS]
+    assert [line.split()[0] for line in lines] == [e.name for e in EXPERIMENTS] + ["all"]
     assert all("min on 2 CPU cores" in line for line in lines)
+    total = sum(float(line.split("~")[1].split()[0]) for line in lines[:-1])
+    assert abs(float(lines[-1].split("~")[1].split()[0]) - total) <= len(lines)  # rounded per line
     assert {"classification", "regression", "rendering", "lanes", "simple-gans", "clevr-gans"} <= {e.name for e in EXPERIMENTS}
     assert REPRODUCE_BUDGETS == BUDGETS
     r = runner.invoke(main, ["reproduce", "--list", "--budget", "paper", "lanes"])

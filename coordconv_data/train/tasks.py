@@ -150,14 +150,17 @@ class Task:
         raise NotImplementedError
 
     def selection_value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
-        """What selects best.pt among epochs (larger is better), from an epoch's rows; None: nothing."""
+        """What selects best.pt among epochs (larger is better), from an epoch's rows; None: nothing.
+
+        The primary metric on the selection split, then (a tie, e.g. 100% accuracy twice) its lower loss.
+        """
         row = next((r for r in rows if r["split"] == self.selects_on), None)
         if row is None:
             return None
         value = float(row[self.primary])
         if math.isnan(value):
             return None
-        return (value,) if self.higher_is_better else (-value,)
+        return (value if self.higher_is_better else -value, -float(row.get("loss", 0.0)))
 
     def columns(self) -> list[str]:
         raise NotImplementedError
