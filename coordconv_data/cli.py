@@ -639,7 +639,7 @@ def models(as_json: bool) -> None:
         click.echo(f"{'':<{width}}  from: {e['source']}")
 
 
-REPRODUCE_BUDGETS = ("quick", "paper", "tiny")  # coordconv_data.train.reproduce.BUDGETS (a test checks)
+REPRODUCE_BUDGETS = ("quick", "paper", "tiny")  # coordconv_data.train.experiments.BUDGETS (a test checks)
 
 
 @main.command()
@@ -662,7 +662,7 @@ def reproduce(names: tuple[str, ...], budget: str, out: Path, show: bool, quiet:
     their samples), reported on test, beside the paper's figure and the recipe it came from. An
     interrupted reproduce continues: finished runs are reused, unfinished ones resumed.
     """
-    from .train.reproduce import listing
+    from .train.experiments import listing
     from .train.reproduce import reproduce as run_all
 
     if show:

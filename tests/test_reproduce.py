@@ -6,7 +6,7 @@ import json
 
 from conftest import assert_one_line_error
 from coordconv_data.cli import REPRODUCE_BUDGETS, main
-from coordconv_data.train.reproduce import BUDGETS, EXPERIMENTS
+from coordconv_data.train.experiments import BUDGETS, EXPERIMENTS
 
 
 def test_list_names_every_experiment_with_an_estimate(runner):
@@ -29,9 +29,10 @@ def test_a_tiny_reproduce_writes_a_report_and_reuses_its_runs(runner, tmp_path):
     r = runner.invoke(main, ["reproduce", *chosen, "--budget", "tiny", "--out", str(out)])
     assert r.exit_code == 0, r.output
     report = (out / "report.md").read_text()
-    for part in ("## lanes", "## clevr-gans", "Paper / study:", "Recipes", "selected epoch (on val)",
+    for part in ("## Summary", "## lanes", "## clevr-gans", "Paper / study:", "Recipes", "selected epoch (on val)",
                  "test per-class recall", "coorddata train --arch fcn_vgg9 --data data/lanes_24_32.h5 --epochs 1",
-                 "walk jump ratio", "walk mass dip", "Real images score geometry 1.000", "Nothing is selected on test"):
+                 "walk jump ratio", "walk mass dip", "Real images of the file score geometry 1.000",
+                 "Nothing is selected on test", "mean_iou", "(epoch 1 of 1)"):
         assert part in report, part
     runs = sorted(p.name for p in (out / "runs" / "tiny").iterdir())
     assert runs == ["clevr-gans-gan", "lanes-coordbias", "lanes-plain"]
