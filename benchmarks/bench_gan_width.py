@@ -13,28 +13,11 @@ Shared machines: each cell records the CPU time other processes took while it ra
 against this process's own CPU time). A cell measured while others used more than ``--busy``
 (default 5%) of the cores is measured again, up to ``--tries`` times, after waiting for a quiet
 spell; the table keeps each cell's quietest measurement and prints the others' share beside it, so
-a figure from busy cores is never passed off as an idle one. Also prints the glibc allocator
-settings (DESIGN notes: ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` change CPU training
-speed a lot).
+a figure from busy cores is never passed off as an idle one. glibc's allocator is set as
+``coorddata train`` sets it (``--malloc default`` leaves it to the environment): at width 64 it
+changes the CoordConv generators' speed about twofold.
 
-Measured on the 2-core development machine (torch 2.13.0 CPU, 2 threads), every cell with other
-processes under 5% of the cores, seconds per iteration at size 64, batch 16:
-
-=========================  ========  ========  ========
-arch                       width 64  width 16  width 8
-=========================  ========  ========  ========
-simple_gan                 0.62      0.067     0.060
-simple_coordconv_in_g      4.32      0.29      0.12
-simple_coordconv_in_gd     4.42      0.34      0.17-0.20
-clevr_gan                  0.76      0.072     0.065
-clevr_coordconv_in_g       4.60      0.45      0.15
-clevr_coordconv_in_gd      4.66      0.47      0.18
-=========================  ========  ========  ========
-
-Repeated cells differed by up to about 20%. The glibc settings above made no consistent
-difference here (widths 16 and 8: 0.05-0.35 s, some cells faster, some slower). At width 8 a
-simple CoordConv GAN runs about 5,000 iterations (about 27 epochs of the 3,136 Not-so-Clevr images)
-in 15 minutes; at width 16 about 2,700 (14 epochs); the original trained 50 epochs.
+The figures measured on the development machine are in the README (Training, GANs).
 """
 
 from __future__ import annotations
@@ -49,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from coordconv_data.models import create_model, list_models
+from coordconv_data.train.allocator import keep_freed_memory
 
 
 def _cpu_busy() -> tuple[float, float]:
@@ -134,9 +118,14 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--busy", type=float, default=0.05, help="others' share of the cores above which a cell is re-measured")
     ap.add_argument("--tries", type=int, default=4)
+    ap.add_argument("--malloc", choices=["train", "default"], default="train",
+                    help="train: glibc's allocator set as coorddata train sets it; default: as the environment has it")
     args = ap.parse_args()
     archs = sorted(args.archs, key=lambda a: (not a.startswith("simple"), a))
-    malloc = {k: os.environ.get(k, "default") for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
+    # What `coorddata train` runs with: it keeps freed memory (unless the environment chose).
+    kept = keep_freed_memory() if args.malloc == "train" else False
+    malloc = "as coorddata train (mallopt: freed memory kept)" if kept else {
+        k: os.environ.get(k, "default") for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"size {args.size}, batch {args.batch}, median of {args.iters} iterations; glibc malloc: {malloc}")
     rows: dict[str, list[tuple[float, float]]] = {}

@@ -241,20 +241,3 @@ def test_lazy_exports_and_no_torch_on_import():
 
     with pytest.raises(AttributeError):
         coordconv_data.Nope  # noqa: B018
-
-
-def test_readme_from_python_example_runs(files, tmp_path, monkeypatch, capsys):
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### From Python", 1)[1]
-    code = section.split("```python", 1)[1].split("```", 1)[0]
-    monkeypatch.chdir(tmp_path)
-    # A small budget: the example as written, one epoch, on the first samples of each split.
-    with h5py.File(files["nsc"], "r") as f, h5py.File(tmp_path / "not_so_clevr_quadrant.h5", "w") as g:
-        for k, v in f.attrs.items():
-            g.attrs[k] = v
-        for split, n in (("train", 96), ("test", 40)):
-            for name, d in f[split].items():
-                g.create_dataset(f"{split}/{name}", data=d[:n])
-    assert "EPOCHS = 2" in code
-    exec(compile(code.replace("EPOCHS = 2", "EPOCHS = 1"), "README.md", "exec"), {"__name__": "readme"})
-    assert "epoch 1: accuracy" in capsys.readouterr().out

@@ -60,13 +60,21 @@ def temporaries(folder: Path) -> list[str]:
     return [n for n in os.listdir(folder) if n.endswith(".tmp")]
 
 
+def default_signals() -> None:
+    """In the child: the dispositions a run started from a terminal has. A test session started under
+    `nohup` or as a background job passes SIGHUP or SIGINT on ignored, and a run rightly keeps
+    ignoring a signal it was started without."""
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start_long_run(folder: Path, command: str) -> subprocess.Popen:
     """A generator run that takes several seconds, with two workers; returns once they and its
     temporary file exist."""
     args = {"lanes": ["lanes", "--n", "12000", "--size", "128"],
             "sort-of-clevr": ["sort-of-clevr", "--n", "3000000"]}[command]
     proc = subprocess.Popen([*CLI, *args, "--workers", "2", "--out", str(folder / "out.h5"), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     ok = wait_until(lambda: temporaries(folder) and len(descendants(proc.pid)) >= 3 or proc.poll() is not None, 30)
     if proc.poll() is not None or not ok:
         proc.kill()
