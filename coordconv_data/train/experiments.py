@@ -33,46 +33,28 @@ class DataFile:
     make: Callable[[Path], None]
 
 
-def _nsc(split: str) -> Callable[[Path], None]:
-    def make(path: Path) -> None:
-        from ..generate.not_so_clevr import NotSoClevrSpec, write_file
-
-        write_file(NotSoClevrSpec(split=split), path)
-
-    return make
-
-
-def _lanes(**spec: Any) -> Callable[[Path], None]:
+def _made(kind: str, **spec: Any) -> Callable[[Path], None]:
+    """Write the file as ``coorddata <kind>`` with these options does, through the kind's generator."""
     def make(path: Path) -> None:
         import os
 
-        from ..generate.lanes import LanesSpec, write_file
+        from ..kinds import get_kind
 
-        write_file(LanesSpec(**spec), path, workers=os.cpu_count() or 1)
-
-    return make
-
-
-def _soc(**spec: Any) -> Callable[[Path], None]:
-    def make(path: Path) -> None:
-        import os
-
-        from ..generate.sort_of_clevr import SortOfClevrSpec, write_file
-
-        write_file(SortOfClevrSpec(**spec), path, workers=os.cpu_count() or 1)
+        generator = get_kind(kind).generator
+        generator.write_file(generator.Spec(**spec), path, workers=os.cpu_count() or 1)
 
     return make
 
 
 DATA: dict[str, DataFile] = {
-    "uniform": DataFile("not_so_clevr_uniform.h5", "coorddata not-so-clevr --split uniform", _nsc("uniform")),
-    "quadrant": DataFile("not_so_clevr_quadrant.h5", "coorddata not-so-clevr --split quadrant", _nsc("quadrant")),
-    "lanes": DataFile("lanes.h5", "coorddata lanes --n 5000", _lanes(n=5000, test_n=2500)),
-    "lanes-64": DataFile("lanes_1000_64.h5", "coorddata lanes --n 1000 --size 64", _lanes(n=1000, test_n=500, size=64)),
-    "lanes-tiny": DataFile("lanes_24_32.h5", "coorddata lanes --n 24 --size 32", _lanes(n=24, test_n=12, size=32)),
-    "soc": DataFile("sort_of_clevr.h5", "coorddata sort-of-clevr", _soc()),
-    "soc-5000": DataFile("sort_of_clevr_5000.h5", "coorddata sort-of-clevr --n 5000", _soc(n=5000)),
-    "soc-tiny": DataFile("sort_of_clevr_48_32.h5", "coorddata sort-of-clevr --n 48 --size 32", _soc(n=48, size=32)),
+    "uniform": DataFile("not_so_clevr_uniform.h5", "coorddata not-so-clevr --split uniform", _made("not-so-clevr", split="uniform")),
+    "quadrant": DataFile("not_so_clevr_quadrant.h5", "coorddata not-so-clevr --split quadrant", _made("not-so-clevr", split="quadrant")),
+    "lanes": DataFile("lanes.h5", "coorddata lanes --n 5000", _made("lanes", n=5000, test_n=2500)),
+    "lanes-64": DataFile("lanes_1000_64.h5", "coorddata lanes --n 1000 --size 64", _made("lanes", n=1000, test_n=500, size=64)),
+    "lanes-tiny": DataFile("lanes_24_32.h5", "coorddata lanes --n 24 --size 32", _made("lanes", n=24, test_n=12, size=32)),
+    "soc": DataFile("sort_of_clevr.h5", "coorddata sort-of-clevr", _made("sort-of-clevr")),
+    "soc-5000": DataFile("sort_of_clevr_5000.h5", "coorddata sort-of-clevr --n 5000", _made("sort-of-clevr", n=5000)),
+    "soc-tiny": DataFile("sort_of_clevr_48_32.h5", "coorddata sort-of-clevr --n 48 --size 32", _made("sort-of-clevr", n=48, size=32)),
 }
 
 
