@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 
 from coordconv_data.models import (
     CoordBiasConv2d,
+    HyperparameterError,
     CoordConv2d,
     GANPair,
     TiledCoordConv2d,
@@ -187,9 +190,9 @@ def test_with_r_adds_radial_channel():
 # Lanes FCN variants
 
 
-def _fcn(name: str, seed: int):
+def _fcn(name: str, seed: int, **hparams):
     torch.manual_seed(seed)
-    return create_model(name)
+    return create_model(name, **{"init": "comparable", **hparams})
 
 
 def test_fcn_variants_share_identical_initial_weights():
@@ -224,6 +227,50 @@ def test_fcn_init_depends_on_seed_and_coordbias_starts_as_plain():
     assert isinstance(coordbias.encoder[0][0], CoordBiasConv2d)
     x = torch.rand(2, 3, 16, 24)
     torch.testing.assert_close(coordbias(x), plain(x), rtol=0, atol=0)
+
+
+def _encoder_convs(model):
+    return [m for block in model.encoder for m in block if not isinstance(m, (nn.ReLU, nn.MaxPool2d))]
+
+
+def test_fcn_study_init_is_the_studys():
+    """init="study" (the default): torchvision VGG's init on the plain encoder, torch's defaults on the
+    coordinate-bias encoder with xy_bias U(+-1/sqrt(fan_in)), torch's defaults on the decoder."""
+    torch.manual_seed(0)
+    plain, bias, coord = (create_model(n) for n in ("fcn_vgg9", "fcn_vgg9_coordbias", "fcn_vgg9_coordconv"))
+    for conv in _encoder_convs(plain):  # kaiming normal, fan_out, zero bias
+        fan_out = conv.weight.shape[0] * 9
+        assert 0.8 < float(conv.weight.detach().std()) / math.sqrt(2 / fan_out) < 1.2
+        assert torch.count_nonzero(conv.bias) == 0
+    for conv in _encoder_convs(coord):
+        assert torch.count_nonzero(conv.conv.bias) == 0
+    for conv in _encoder_convs(bias):
+        assert isinstance(conv, CoordBiasConv2d) and conv.coord_weight.shape == (conv.out_channels, 2)
+        bound = 1 / math.sqrt(conv.in_channels * 9)  # torch's default conv bounds: kaiming_uniform(a=sqrt(5))
+        for p in (conv.weight, conv.bias, conv.coord_weight):
+            assert float(p.detach().abs().max()) <= bound and float(p.detach().abs().max()) > 0.8 * bound
+    for m in (plain, bias):  # the decoder keeps torch's defaults: non-zero biases
+        assert torch.count_nonzero(m.deconv1.bias) > 0 and torch.count_nonzero(m.classifier.bias) > 0
+
+
+def test_fcn_study_per_input_coord_bias_sums_over_inputs():
+    torch.manual_seed(0)
+    model = create_model("fcn_vgg9_coordbias", per_input=True)
+    conv = model.encoder[1][0]
+    assert conv.coord_weight.shape == (128, 64, 2)
+    torch.testing.assert_close(conv.per_filter_weight(), conv.coord_weight.sum(1))
+    x = torch.randn(1, 64, 8, 8)
+    plain = nn.Conv2d(64, 128, 3, padding=1)
+    plain.load_state_dict({k: v for k, v in conv.state_dict().items() if k != "coord_weight"})
+    ramp = torch.arange(8.0) / 7
+    cw = conv.coord_weight.detach().sum(1)
+    expected = plain(x) + cw[:, 0, None, None] * ramp + cw[:, 1, None, None] * ramp[:, None]
+    torch.testing.assert_close(conv(x), expected)
+
+
+def test_fcn_init_is_checked():
+    with pytest.raises(HyperparameterError, match="init must be one of study, comparable"):
+        create_model("fcn_vgg9", init="kaiming")
 
 
 def test_fcn_rejects_sizes_not_multiple_of_8():

@@ -284,6 +284,25 @@ def test_coordbias_state_dict_is_conv_plus_coord_weight():
     assert isinstance(CoordBiasConv2d(2, 3, 1), nn.Conv2d)
 
 
+def test_coordbias_study_init_and_per_input():
+    torch.manual_seed(0)
+    layer = CoordBiasConv2d(6, 4, 3, coord_init="uniform")
+    bound = 1 / math.sqrt(6 * 9)
+    assert 0.5 * bound < float(layer.coord_weight.detach().abs().max()) <= bound
+    grouped = CoordBiasConv2d(6, 4, 3, groups=2, coord_init="uniform", per_input=True)
+    assert grouped.coord_weight.shape == (4, 3, 2)
+    assert float(grouped.coord_weight.detach().abs().max()) <= 1 / math.sqrt(3 * 9)
+    x = torch.randn(2, 6, 5, 7)
+    base = F.conv2d(x, grouped.weight, grouped.bias, groups=2)
+    torch.testing.assert_close(grouped(x), base + coord_term_reference(grouped.coord_weight.detach().sum(1), 3, 5))
+    # Every entry of an (out, in, 2) parameter gets the same gradient: the pair moves `in` times faster under SGD.
+    grouped(x).sum().backward()
+    g = grouped.coord_weight.grad
+    torch.testing.assert_close(g, g[:, :1].expand_as(g))
+    with pytest.raises(ValueError, match="coord_init must be one of zeros, uniform"):
+        CoordBiasConv2d(2, 2, 1, coord_init="normal")
+
+
 @pytest.mark.parametrize("size, expected_hw", [((3, 3), (1, 1)), ((3, 7), (1, 5)), ((6, 3), (4, 1))])
 def test_coordbias_one_pixel_output_axes(size, expected_hw):
     layer = CoordBiasConv2d(2, 3, 3, bias=False)

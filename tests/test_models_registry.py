@@ -36,9 +36,9 @@ EXPECTED = {
     "clevr_gan": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64}),
     "clevr_coordconv_in_g": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64, "with_r": False}),
     "clevr_coordconv_in_gd": ("gan", "sort-of-clevr", {"z_dim": 256, "width": 64, "size": 64, "with_r": False}),
-    "fcn_vgg9": ("segmentation", "lanes", {"num_classes": 4}),
-    "fcn_vgg9_coordbias": ("segmentation", "lanes", {"num_classes": 4}),
-    "fcn_vgg9_coordconv": ("segmentation", "lanes", {"num_classes": 4, "with_r": False}),
+    "fcn_vgg9": ("segmentation", "lanes", {"num_classes": 4, "init": "study"}),
+    "fcn_vgg9_coordbias": ("segmentation", "lanes", {"num_classes": 4, "init": "study", "per_input": False}),
+    "fcn_vgg9_coordconv": ("segmentation", "lanes", {"num_classes": 4, "with_r": False, "init": "study"}),
 }
 
 

@@ -7,14 +7,22 @@ variants differ only in the six encoder convolutions: plain ``nn.Conv2d`` (``fcn
 :class:`~coordconv_data.models.coord_bias.CoordBiasConv2d` (``fcn_vgg9_coordbias``, the study's
 coordinate network) or :class:`~coordconv_data.models.coords.CoordConv2d` (``fcn_vgg9_coordconv``).
 
-The study initialised its plain encoder with torchvision's VGG init (kaiming normal, ``fan_out``) but
-left its coordinate-bias layers (not ``nn.Conv2d`` instances) at ``_ConvNd``'s default, so its
-comparison confounded the layer with the init. Here every variant goes through
-:func:`~coordconv_data.models.weight_init.comparable_kaiming_init_` from a generator seeded by one
-draw of the global RNG taken before any layer is built: under the same ``torch.manual_seed`` the
-parameters the variants share are identical, coordinate-bias weights start at zero (so
-``fcn_vgg9_coordbias`` starts as exactly ``fcn_vgg9``) and CoordConv's extra kernel slices come from
-the same distribution.
+Initialisation, ``init``:
+
+* ``"study"`` (the default): as the study's code initialised it. Its ``VGGNet`` subclasses torchvision's
+  ``VGG``, whose ``_initialize_weights`` gives every ``nn.Conv2d`` of the encoder kaiming-normal
+  (``fan_out``, ReLU) weights and zero biases; its ``Conv2dXY`` is a ``_ConvNd``, not an ``nn.Conv2d``,
+  so the coordinate-bias encoder keeps torch's default (kaiming-uniform with ``a = sqrt(5)``, bias
+  ``U(+-1/sqrt(fan_in))``) and its ``xy_bias`` the study's ``U(+-1/sqrt(fan_in))``
+  (:class:`CoordBiasConv2d` with ``coord_init="uniform"``). The decoder (``FCNmy``) and the classifier
+  keep torch's defaults in every variant. CoordConv (not in the study) wraps an ``nn.Conv2d``, which
+  that rule reaches. So the study's comparison mixes the layer with the init.
+* ``"comparable"``: :func:`~coordconv_data.models.weight_init.comparable_kaiming_init_` from a
+  generator seeded by one draw of the global RNG taken before any layer is built: under the same
+  ``torch.manual_seed`` the parameters the variants share are identical, coordinate-bias weights start
+  at zero (so ``fcn_vgg9_coordbias`` starts as exactly ``fcn_vgg9``) and CoordConv's extra kernel
+  slices come from the same distribution. It separates the layer from the init, but a probe (64 px, one
+  epoch) found the coordinate bias learns the position classes far less from zero (docs/lab.md).
 """
 
 from __future__ import annotations
@@ -28,21 +36,24 @@ from torch import Tensor
 
 from .coord_bias import CoordBiasConv2d
 from .coords import CoordConv2d
-from .registry import check_positive_int, register_model
+from .registry import HyperparameterError, check_positive_int, register_model
 from .weight_init import comparable_kaiming_init_
 
-__all__ = ["FCNVGG9", "VGG9_CONFIG"]
+__all__ = ["FCNVGG9", "VGG9_CONFIG", "FCN_INITS"]
+
+FCN_INITS = ("study", "comparable")
 
 VGG9_CONFIG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, "M")
 
 EncoderConv = Literal["plain", "coordbias", "coordconv"]
 
 
-def _conv_factory(kind: EncoderConv, with_r: bool) -> Callable[[int, int], nn.Module]:
+def _conv_factory(kind: EncoderConv, with_r: bool, coord_init: str, per_input: bool) -> Callable[[int, int], nn.Module]:
     if kind == "plain":
         return lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, padding=1)
     if kind == "coordbias":
-        return lambda c_in, c_out: CoordBiasConv2d(c_in, c_out, 3, padding=1)
+        return lambda c_in, c_out: CoordBiasConv2d(c_in, c_out, 3, padding=1, coord_init=coord_init,
+                                                   per_input=per_input)
     if kind == "coordconv":
         return lambda c_in, c_out: CoordConv2d(c_in, c_out, 3, padding=1, with_r=with_r)
     raise ValueError(f"encoder conv must be 'plain', 'coordbias' or 'coordconv', got {kind!r}")
@@ -67,6 +78,9 @@ class FCNVGG9(nn.Module):
         num_classes: output classes (4 for Lanes: background, right lane, left lane, road).
         in_channels: input channels.
         with_r: radial channel for ``'coordconv'`` (ignored otherwise).
+        init: ``'study'`` or ``'comparable'`` (the module docstring).
+        per_input: for ``'coordbias'``: the study's first ``(out, in, 2)`` parameter, summed over the
+            inputs (see :class:`CoordBiasConv2d`).
 
     Shape:
         - Input: :math:`(N, C_{in}, H, W)`, ``H`` and ``W`` multiples of 8.
@@ -74,14 +88,17 @@ class FCNVGG9(nn.Module):
     """
 
     def __init__(
-        self, conv: EncoderConv = "plain", num_classes: int = 4, in_channels: int = 3, with_r: bool = False
+        self, conv: EncoderConv = "plain", num_classes: int = 4, in_channels: int = 3, with_r: bool = False,
+        init: str = "study", per_input: bool = False,
     ) -> None:
         super().__init__()
+        if init not in FCN_INITS:
+            raise ValueError(f"init must be one of {', '.join(FCN_INITS)}, got {init!r}")
         # Drawn before any layer is built: the variants' constructors consume different amounts of
         # the global RNG, so seeding the init from the state after construction would differ.
-        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-        make_conv = _conv_factory(conv, with_r)
-        self.conv_kind = conv
+        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if init == "comparable" else None
+        make_conv = _conv_factory(conv, with_r, "uniform" if init == "study" else "zeros", per_input)
+        self.conv_kind, self.init = conv, init
         blocks = []
         c_in = in_channels
         block: list[nn.Module] = []
@@ -102,7 +119,10 @@ class FCNVGG9(nn.Module):
         self.bn3 = nn.BatchNorm2d(32)
         self.classifier = nn.Conv2d(32, num_classes, 1)
         self.relu = nn.ReLU(inplace=True)
-        comparable_kaiming_init_(self, torch.Generator().manual_seed(seed))
+        if seed is not None:
+            comparable_kaiming_init_(self, torch.Generator().manual_seed(seed))
+        else:
+            _torchvision_vgg_init_(self.encoder)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] % 8 or x.shape[-2] % 8:
@@ -116,27 +136,48 @@ class FCNVGG9(nn.Module):
         return self.classifier(s)
 
     def extra_repr(self) -> str:
-        return f"conv={self.conv_kind!r}"
+        return f"conv={self.conv_kind!r}, init={self.init!r}"
+
+
+@torch.no_grad()
+def _torchvision_vgg_init_(encoder: nn.Module) -> None:
+    # torchvision's VGG._initialize_weights for what the study's VGGNet held: every nn.Conv2d instance
+    # (a CoordConv2d's inner conv too; not CoordBiasConv2d, a _ConvNd in the study), kaiming-normal
+    # fan_out with zero bias. Exact type: our CoordBiasConv2d subclasses nn.Conv2d, the study's did not.
+    for m in encoder.modules():
+        if type(m) is nn.Conv2d:
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 _LANES = dict(task="segmentation", dataset="lanes", input_shape=(3, 128, 128))
 
 
+def _check_init(model: str, init: str) -> str:
+    if init not in FCN_INITS:
+        raise HyperparameterError(f"model {model!r}: init must be one of {', '.join(FCN_INITS)}, got {init!r}")
+    return init
+
+
 @register_model(output_shape=(4, 128, 128), **_LANES)
-def fcn_vgg9(*, num_classes: int = 4) -> FCNVGG9:
+def fcn_vgg9(*, num_classes: int = 4, init: str = "study") -> FCNVGG9:
     """FCN-VGG9 with plain convolutions (the study's vanilla network)."""
-    return FCNVGG9("plain", num_classes=check_positive_int("fcn_vgg9", "num_classes", num_classes))
+    name = "fcn_vgg9"
+    return FCNVGG9("plain", num_classes=check_positive_int(name, "num_classes", num_classes), init=_check_init(name, init))
 
 
 @register_model(output_shape=(4, 128, 128), **_LANES)
-def fcn_vgg9_coordbias(*, num_classes: int = 4) -> FCNVGG9:
+def fcn_vgg9_coordbias(*, num_classes: int = 4, init: str = "study", per_input: bool = False) -> FCNVGG9:
     """FCN-VGG9 with coordinate-bias encoder convolutions (the study's coordinate network)."""
-    return FCNVGG9("coordbias", num_classes=check_positive_int("fcn_vgg9_coordbias", "num_classes", num_classes))
+    name = "fcn_vgg9_coordbias"
+    return FCNVGG9("coordbias", num_classes=check_positive_int(name, "num_classes", num_classes),
+                   init=_check_init(name, init), per_input=per_input)
 
 
 @register_model(output_shape=(4, 128, 128), **_LANES)
-def fcn_vgg9_coordconv(*, num_classes: int = 4, with_r: bool = False) -> FCNVGG9:
+def fcn_vgg9_coordconv(*, num_classes: int = 4, with_r: bool = False, init: str = "study") -> FCNVGG9:
     """FCN-VGG9 with CoordConv encoder convolutions."""
-    return FCNVGG9(
-        "coordconv", num_classes=check_positive_int("fcn_vgg9_coordconv", "num_classes", num_classes), with_r=with_r
-    )
+    name = "fcn_vgg9_coordconv"
+    return FCNVGG9("coordconv", num_classes=check_positive_int(name, "num_classes", num_classes), with_r=with_r,
+                   init=_check_init(name, init))

@@ -67,8 +67,11 @@ RECIPES: dict[str, Recipe] = {
                                   "with lr 0.001 instead of its 0.01: on the quadrant split, after 10 epochs at 0.01 two "
                                   "of seeds 0-2 were stuck at 21 and 25 px test error (0.28 px for the third); at 0.001 "
                                   "one of three (seed 1, 19 px; 0.30 and 1.4 px for the others after 20 epochs)"),
-    "fcn_vgg9": Recipe(dict(epochs=2, batch_size=16, lr=0.001, l2=0.0),
-                       "the custom-conv2d study (2 epochs); batch 16 and Adam lr 0.001 are ours (not recorded)"),
+    "fcn_vgg9": Recipe(dict(epochs=2, batch_size=1, lr=0.001, opt="sgd", l2=0.0),
+                       "the custom-conv2d study's train.py: its parser's defaults --batch_size 1 and --epochs 2, "
+                       "optim.SGD(model.parameters(), lr=1e-3, momentum=0.9) (its --lr flag is ignored), "
+                       "nn.CrossEntropyLoss(), no weight decay; torch's default initialisation as its models/ "
+                       "left it (the init hyperparameter)"),
     "simple_gan": _SIMPLE_GAN, "simple_coordconv_in_g": _SIMPLE_GAN, "simple_coordconv_in_gd": _SIMPLE_GAN,
     "clevr_gan": _CLEVR_GAN, "clevr_coordconv_in_g": _CLEVR_GAN, "clevr_coordconv_in_gd": _CLEVR_GAN,
 }
