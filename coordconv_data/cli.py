@@ -273,8 +273,9 @@ def not_so_clevr(split: str, out: str | None, layout: str, seed: int, force: boo
     order. `--layout original` writes the paper generator's file key for key (train_*/val_*
     float64 arrays), so code written for rectangle_4_uniform.h5 runs unchanged.
     """
-    from .generate.not_so_clevr import NotSoClevrSpec, write_file
+    from .kinds import NOT_SO_CLEVR
 
+    generator = NOT_SO_CLEVR.generator
     splits = ["uniform", "quadrant"] if split == "both" else [split]
     if split == "both":
         folder = Path(out) if out is not None else Path(".")
@@ -286,10 +287,10 @@ def not_so_clevr(split: str, out: str | None, layout: str, seed: int, force: boo
         targets = [Path(f"not_so_clevr_{split}.h5")]
     else:
         targets = [Path(out) / f"not_so_clevr_{split}.h5" if _looks_like_folder(out) else Path(out)]
-    specs = [NotSoClevrSpec(split=name, seed=seed) for name in splits]
+    specs = [generator.Spec(split=name, seed=seed) for name in splits]
     with outputs(targets, force):
         for name, spec, target in zip(splits, specs, targets):
-            counts = write_file(spec, target, layout=layout, force=force)
+            counts = generator.write_file(spec, target, layout=layout, force=force)
             if not quiet:
                 click.echo(f"wrote {target}: {name} split, train {counts['train']}, test {counts['test']} "
                            f"({layout} layout, {_size(target)})")
@@ -337,13 +338,14 @@ def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float,
     centre and 2 left of it; a red circle is class 3 in the bottom half and background (0) in the
     top half. The class depends on where a circle is, which plain convolutions cannot see.
     """
-    from .generate.lanes import LanesSpec, write_file
+    from .kinds import LANES
 
-    spec = LanesSpec(n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles,
+    generator = LANES.generator
+    spec = generator.Spec(n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles,
                      intensity=intensity, scale=scale, octaves=octaves, persistence=persistence,
                      lacunarity=lacunarity, seed=seed)
     with outputs([out], force), progress(spec.n + spec.test_n, "lanes", quiet) as advance:
-        counts = write_file(spec, out, workers=workers, force=force, progress=advance)
+        counts = generator.write_file(spec, out, workers=workers, force=force, progress=advance)
     if not quiet:
         click.echo(f"wrote {out}: train {counts['train']}, test {counts['test']} ({_size(out)})")
 
@@ -419,12 +421,13 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 
     Data like the relational-networks original's: --size 75 --objects 6 --object-size 11.
     """
-    from .generate.sort_of_clevr import SortOfClevrSpec, parse_color, write_file
+    from .kinds import SORT_OF_CLEVR
 
-    spec = SortOfClevrSpec(n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
-                           min_distance=min_distance, background=parse_color(background), seed=seed)
+    generator = SORT_OF_CLEVR.generator
+    spec = generator.Spec(n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
+                          min_distance=min_distance, background=generator.parse_color(background), seed=seed)
     with outputs([out], force), progress(spec.n, "sort-of-clevr", quiet) as advance:
-        counts = write_file(spec, out, layout=layout, workers=workers, force=force, progress=advance)
+        counts = generator.write_file(spec, out, layout=layout, workers=workers, force=force, progress=advance)
     if not quiet:
         splits = (f"train {counts['train']}, test {counts['test']}" if layout == "native" else
                   f"all in train_x: train {counts['train']} then test {counts['test']}")

@@ -19,8 +19,8 @@ selection. With ``val_fraction > 0`` the ``train`` split is the file's train spl
 samples, so train, val and test never share a sample; ``val_fraction=0`` gives the whole file split
 and no ``val``. ``all`` is every sample of the file (train then test), what the original GANs trained on.
 
-Files: ``root`` is a data file or a folder holding one under the generator's default name
-(:attr:`CoordDataset.default_file`). A missing file is generated with the generator's defaults when
+Files: ``root`` is a data file or a folder holding one under the generator's default name (the
+kind's :meth:`~coordconv_data.kinds.Kind.file_name`). A missing file is generated with the generator's defaults when
 ``generate=True`` (said once on stderr), as torchvision's ``download=True`` fetches; a file of
 another kind, or one that fails validation, is a one-line :class:`~coordconv_data.store.StoreError`
 and is never replaced.
@@ -48,15 +48,16 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .errors import InvalidParameter
+from .kinds import LANES, NOT_SO_CLEVR, SORT_OF_CLEVR, Kind, get_kind
+from .kinds.not_so_clevr import GAN_GRAY
 from .store import FileSummary, StoreError, summarize
 
-__all__ = ["CoordDataset", "NotSoClevr", "SortOfClevr", "Lanes", "DATASETS", "SPLITS", "VAL_SEED",
+__all__ = ["CoordDataset", "NotSoClevr", "SortOfClevr", "Lanes", "SPLITS", "VAL_SEED",
            "MEMORY_LIMIT", "val_partition", "dataset_class", "locate_file"]
 
 SPLITS = ("train", "val", "test", "all")
 VAL_SEED = 1807  # the validation carve-out's seed (fixed, so that every run of a file selects on the same samples)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of a split read into memory by default
-NSC_GAN_GRAY = 128 / 255  # the original GANs' real squares: imagegray (0 or 128) / 255
 
 Target = Any  # a Tensor, or a dict of Tensors for tasks with several targets
 
@@ -114,7 +115,7 @@ def _nsc_regression(a: dict[str, np.ndarray], attrs: dict[str, Any]) -> tuple[Te
 
 
 def _nsc_gan(a: dict[str, np.ndarray], attrs: dict[str, Any]) -> tuple[Tensor, Target]:
-    gray = torch.from_numpy(np.ascontiguousarray(a["images"][..., 0] > 0)).float().mul_(NSC_GAN_GRAY)
+    gray = torch.from_numpy(np.ascontiguousarray(a["images"][..., 0] > 0)).float().mul_(GAN_GRAY)
     return gray.unsqueeze(1), {}
 
 
@@ -158,11 +159,11 @@ def locate_file(root: str | os.PathLike, default_file: str) -> Path:
 class CoordDataset(Dataset):
     """Base of the three datasets: one split of one file, as ``(input, target)`` for one task.
 
-    Subclasses set :attr:`kind`, :attr:`default_file`, :attr:`tasks` and :attr:`default_task`, and
-    know how to generate their default file.
+    Subclasses set :attr:`kind` (the :class:`~coordconv_data.kinds.Kind`, which names the default file
+    and makes it), :attr:`tasks` and :attr:`default_task`.
 
     Args:
-        root: a data file, or a folder holding :attr:`default_file`.
+        root: a data file, or a folder holding the kind's default file.
         split: ``train``, ``val``, ``test`` or ``all`` (see the module docstring).
         task: which ``(input, target)`` to serve (one of :attr:`tasks`).
         transform: called on each input tensor.
@@ -172,8 +173,7 @@ class CoordDataset(Dataset):
         memory_limit: read the split into memory when it takes at most this many bytes.
     """
 
-    kind: ClassVar[str]
-    default_file: ClassVar[str]
+    kind: ClassVar[Kind]
     tasks: ClassVar[dict[str, Encoding]]
     default_task: ClassVar[str]
 
@@ -187,7 +187,7 @@ class CoordDataset(Dataset):
         if split not in SPLITS:
             raise InvalidParameter("split", f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.path = self.ensure_file(root, generate=generate, **self._file_options()).resolve()
-        self.summary = summarize(self.path, self.kind)
+        self.summary = summarize(self.path, self.kind.name)
         self.check_file(self.summary)
         self.split, self.task, self.val_fraction = split, task, float(val_fraction)
         self.transform, self.target_transform = transform, target_transform
@@ -210,7 +210,7 @@ class CoordDataset(Dataset):
     def ensure_file(cls, root: str | os.PathLike, *, generate: bool = True,
                     announce: Callable[[str], None] | None = None, **options: Any) -> Path:
         """The data file for ``root``; a missing one is generated with the defaults if ``generate``."""
-        path = locate_file(root, cls.file_name(**options))
+        path = locate_file(root, cls.kind.file_name(**options))
         if path.exists():
             return path
         if not generate:
@@ -219,18 +219,9 @@ class CoordDataset(Dataset):
             raise StoreError(f"folder {path.parent} does not exist")
         say = announce if announce is not None else (lambda line: print(line, file=sys.stderr, flush=True))
         t0 = time.perf_counter()
-        command = cls.generate_file(path, **options)
+        command = cls.kind.make_file(path, cls.kind.default_spec(file=path.name, **options))
         say(f"{path} was missing: generated it as `{command}` does ({time.perf_counter() - t0:.1f} s)")
         return path
-
-    @classmethod
-    def file_name(cls, **options: Any) -> str:
-        return cls.default_file
-
-    @classmethod
-    def generate_file(cls, path: Path, **options: Any) -> str:
-        """Write the generator's default file at ``path``; return the command that makes the same file."""
-        raise NotImplementedError
 
     def check_file(self, summary: FileSummary) -> None:
         """Refuse, in one line, a valid file this dataset cannot serve (kind-specific checks)."""
@@ -392,8 +383,7 @@ class NotSoClevr(CoordDataset):
       (``imagegray / 255``); the target is ``{}``.
     """
 
-    kind = "not-so-clevr"
-    default_file = "not_so_clevr_quadrant.h5"
+    kind = NOT_SO_CLEVR
     default_task = "classification"
     tasks = {
         "classification": Encoding(("locations",), _nsc_classification,
@@ -412,18 +402,6 @@ class NotSoClevr(CoordDataset):
             raise InvalidParameter("holdout", f"holdout must be quadrant or uniform, got {holdout!r}")
         self.holdout = holdout
         super().__init__(root, split, **kwargs)
-
-    @classmethod
-    def file_name(cls, holdout: str | None = None, **options: Any) -> str:
-        return f"not_so_clevr_{holdout or 'quadrant'}.h5"
-
-    @classmethod
-    def generate_file(cls, path: Path, holdout: str | None = None, **options: Any) -> str:
-        from .generate.not_so_clevr import NotSoClevrSpec, write_file
-
-        split = holdout or ("uniform" if "uniform" in path.name else "quadrant")
-        write_file(NotSoClevrSpec(split=split), path)
-        return f"coorddata not-so-clevr --split {split}"
 
     def check_file(self, summary: FileSummary) -> None:
         found = summary.attrs.get("split_kind") or summary.params.get("split")
@@ -455,21 +433,13 @@ class SortOfClevr(CoordDataset):
       all int64, objects in drawing order.
     """
 
-    kind = "sort-of-clevr"
-    default_file = "sort_of_clevr.h5"
+    kind = SORT_OF_CLEVR
     default_task = "gan"
     tasks = {
         "gan": Encoding(("images",), _soc_gan, "input (3, S, S) float in [-1, 1] (pixel / 127.5 - 1); target {}"),
         "objects": Encoding(("images", "colors", "shapes", "centers"), _soc_objects,
                             "input (3, S, S) float in [0, 1]; target {colors (K,), shapes (K,), centers (K, 2)} int64"),
     }
-
-    @classmethod
-    def generate_file(cls, path: Path, **options: Any) -> str:
-        from .generate.sort_of_clevr import SortOfClevrSpec, write_file
-
-        write_file(SortOfClevrSpec(), path, workers=os.cpu_count() or 1)
-        return "coorddata sort-of-clevr"
 
 
 class Lanes(CoordDataset):
@@ -479,28 +449,19 @@ class Lanes(CoordDataset):
     (0 background, 1 yellow right, 2 yellow left, 3 red bottom).
     """
 
-    kind = "lanes"
-    default_file = "lanes.h5"
+    kind = LANES
     default_task = "segmentation"
     tasks = {
         "segmentation": Encoding(("images", "masks"), _lanes_segmentation,
                                  "input (3, S, S) float RGB in [0, 1]; target (S, S) int64 class mask"),
     }
 
-    @classmethod
-    def generate_file(cls, path: Path, **options: Any) -> str:
-        from .generate.lanes import LanesSpec, write_file
-
-        write_file(LanesSpec(), path, workers=os.cpu_count() or 1)
-        return "coorddata lanes"
-
-
-DATASETS: dict[str, type[CoordDataset]] = {cls.kind: cls for cls in (NotSoClevr, SortOfClevr, Lanes)}
-
 
 def dataset_class(kind: str) -> type[CoordDataset]:
-    """The dataset class of a dataset kind (``not-so-clevr``, ``sort-of-clevr``, ``lanes``)."""
+    """The dataset class that serves a dataset kind (the class its :class:`~coordconv_data.kinds.Kind` names)."""
     try:
-        return DATASETS[kind]
-    except KeyError:
-        raise InvalidParameter("kind", f"kind must be one of {', '.join(DATASETS)}, got {kind!r}") from None
+        cls = globals()[get_kind(kind).dataset]
+    except StoreError:
+        raise InvalidParameter("kind", f"unknown dataset kind {kind!r}") from None
+    assert issubclass(cls, CoordDataset) and cls.kind.name == kind
+    return cls

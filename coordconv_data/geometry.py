@@ -88,9 +88,10 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .generate.not_so_clevr import ORIGINAL_GRAY
 from .generate.sort_of_clevr import CIRCLE, SHAPES, SQUARE, SortOfClevrSpec, shape_template
-from .store import FileSummary, StoreError, read_split, summarize
+from .kinds import get_kind
+from .kinds.not_so_clevr import NATIVE_SQUARE_VALUE
+from .store import FileSummary, MalformedFile, StoreError, read_split, summarize
 
 TOLERANCE = 0.35  # of the smallest distance between two of {background, colours}
 MIN_OBJECT = 0.25  # of the reference area (smallest allowed shape): smaller components are specks
@@ -101,8 +102,6 @@ CHUNK = 1024  # images analysed together: bounds memory (about 40 MiB at 64x64)
 
 UNCLEAR = 255  # pixel label of a pixel near no colour (background is 0, colour k is k + 1)
 
-NATIVE_SQUARE_VALUE = 255  # a native Not-so-Clevr file's square (0/1 mask * 255)
-SCENE_KINDS = ("sort-of-clevr", "not-so-clevr")  # the dataset kinds a scene can be read from
 
 
 @dataclass(frozen=True)
@@ -183,36 +182,11 @@ class SceneSpec:
         Raises :class:`~coordconv_data.store.StoreError` (one line) for a file that is missing, of
         another kind, or (Sort-of-Clevr) without the attributes (a file of the original script has none).
         """
-        summary = summarize(path)
-        if summary.kind == "not-so-clevr":
-            return cls._not_so_clevr_file(summary)
-        if summary.kind != "sort-of-clevr":
-            raise StoreError(f"{summary.path} holds {summary.kind} data; the geometry score knows "
-                             f"{' and '.join(SCENE_KINDS)} scenes")
-        attrs = summary.attrs
-        for name in ("canvas_size", "object_size", "background", "palette"):
-            if name not in attrs:
-                raise StoreError(f"{summary.path} lacks attribute {name!r} (a file of the original script?), "
-                                 "so its colours and sizes are unknown")
-        from .kinds import SORT_OF_CLEVR
-
-        palette = SORT_OF_CLEVR.palette(attrs, summary.path)  # the one parser of the attribute
+        summary = _scene_file(path)
         try:
-            return cls(size=int(attrs["canvas_size"]), radius=int(attrs["object_size"]) // 2,
-                       background=tuple(attrs["background"]), colors=tuple(rgb for _, rgb in palette),
-                       names=tuple(name for name, _ in palette))
-        except (ValueError, TypeError, KeyError) as e:
-            raise StoreError(f"{summary.path}: attributes do not describe a scene ({e})") from None
-
-    @classmethod
-    def _not_so_clevr_file(cls, summary: FileSummary) -> "SceneSpec":
-        attrs = summary.attrs
-        value = ORIGINAL_GRAY if summary.layout == "original" else NATIVE_SQUARE_VALUE
-        try:
-            return cls.not_so_clevr(size=int(attrs.get("canvas_size", 64)), square=int(attrs.get("square_size", 9)),
-                                    value=value)
-        except (ValueError, TypeError) as e:
-            raise StoreError(f"{summary.path}: attributes do not describe a scene ({e})") from None
+            return cls(**get_kind(summary.kind).scene(summary))
+        except ValueError as e:  # fields the kind read, but no scene (e.g. an object larger than the canvas)
+            raise MalformedFile(f"{summary.path}: attributes do not describe a scene ({e})") from None
 
 
 def _rgb(value: Sequence[int], what: str) -> tuple[int, int, int]:
@@ -588,7 +562,7 @@ def reference_centers(path: str | os.PathLike, split: str = "train", limit: int 
     """
     limit = _sample_limit(limit, "limit")
     summary = _scene_file(path)
-    name = "locations" if summary.kind == "not-so-clevr" else "centers"
+    name = get_kind(summary.kind).scene_arrays(summary.layout)[1]
     arrays = read_split(path, split, summary.kind, names=(name,), stop=limit)
     return arrays[name].reshape(-1, 2).astype(np.float64)
 
@@ -600,24 +574,20 @@ def load_images(path: str | os.PathLike, split: str = "test", n: int | None = No
     ``imagegray``, square 128). :meth:`SceneSpec.from_file` describes exactly these pixels."""
     n = _sample_limit(n, "n")
     summary = _scene_file(path)
-    if summary.kind == "not-so-clevr":
-        name = "imagegray" if summary.layout == "original" else "images"
-        images = read_split(path, split, summary.kind, names=(name,), stop=n)[name]
-        if images.dtype != np.uint8:
-            images = np.clip(np.rint(images.astype(np.float64)), 0, 255).astype(np.uint8)
-        return images
-    name = "x" if summary.layout == "original" else "images"
-    images = read_split(path, split, summary.kind, names=(name,), stop=n)[name]
-    if images.dtype != np.uint8:
-        images = np.clip(np.rint((images.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return images
+    kind = get_kind(summary.kind)
+    name = kind.scene_arrays(summary.layout)[0]
+    return kind.scene_pixels(read_split(path, split, summary.kind, names=(name,), stop=n)[name], summary.layout)
 
 
 def _scene_file(path: str | os.PathLike) -> FileSummary:
+    """The summary of a file whose kind has scenes the geometry score knows."""
+    from .kinds import KINDS
+
     summary = summarize(path)
-    if summary.kind not in SCENE_KINDS:
+    if not get_kind(summary.kind).has_scene:
+        known = [k.name for k in KINDS.values() if k.has_scene]
         raise StoreError(f"{summary.path} holds {summary.kind} data; the geometry score knows "
-                         f"{' and '.join(SCENE_KINDS)} scenes")
+                         f"{' and '.join(known)} scenes")
     return summary
 
 

@@ -150,7 +150,7 @@ def test_malformed_file_is_one_line_in_the_cli(runner, malformed, command, tmp_p
 
 def test_malformed_file_is_one_line_in_the_datasets(malformed):
     pytest.importorskip("torch")
-    from coordconv_data.datasets import DATASETS
+    from coordconv_data.datasets import dataset_class
     from coordconv_data.store import summarize
 
     p, fragments = malformed
@@ -159,7 +159,7 @@ def test_malformed_file_is_one_line_in_the_datasets(malformed):
         kind = f.attrs.get("dataset") or "not-so-clevr"
     kind = kind.decode() if isinstance(kind, bytes) else kind
     with pytest.raises(StoreError) as e:
-        DATASETS[kind](p, split, generate=False)
+        dataset_class(kind)(p, split, generate=False)
     assert "\n" not in str(e.value) and fragments[0] in str(e.value)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -221,12 +221,21 @@ def int_attr(attrs: Mapping[str, Any], params: Mapping[str, Any], attr: str, par
 
 @dataclass(frozen=True)
 class Kind:
-    """Everything about one dataset kind. Subclasses (one per kind) fill in the behaviour."""
+    """Everything about one dataset kind. Subclasses (one per kind) fill in the behaviour.
+
+    ``dataset`` names the class of :mod:`coordconv_data.datasets` that serves the kind's samples
+    (named, not imported: the datasets import torch, the kinds do not); ``default_file`` is the file
+    ``coorddata <kind>`` writes by default; ``cli_options`` the spec fields that command takes as
+    options, in the order a command line shows them.
+    """
 
     name: str
     layouts: Mapping[str, LayoutSpec]
     class_names: tuple[str, ...] = ()
     class_colors: tuple[tuple[int, int, int], ...] = ()  # RGB per class, the one palette for pictures
+    dataset: str = ""
+    default_file: str = ""
+    cli_options: tuple[str, ...] = ()
 
     # -- files ----------------------------------------------------------------------------------------
     def detect_original(self, f: h5py.File) -> bool:
@@ -266,3 +275,66 @@ class Kind:
     def spec_from_params(self, params: Mapping[str, Any]) -> Any:
         """The generator spec a file's ``params`` attribute records (the file says how to regenerate it)."""
         return self.generator.Spec(**params)
+
+    # -- default files ----------------------------------------------------------------------------------
+    def file_name(self, **options: Any) -> str:
+        """The name ``coorddata <kind>`` gives its file (``options``: what the kind's datasets pass)."""
+        return self.default_file
+
+    def default_spec(self, **options: Any) -> Any:
+        """The spec of the kind's default file."""
+        return self.generator.Spec()
+
+    def cli_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Spec fields whose command-line default depends on other options (``given``)."""
+        return {}
+
+    def command(self, spec: Any, out: Any = None) -> str:
+        """The ``coorddata <kind>`` command that writes ``spec``'s file (options at their default left out)."""
+        import shlex
+
+        args: dict[str, Any] = {}
+        for name in self.cli_options:
+            at_default = self.generator.Spec(**args, **self.cli_defaults(args))
+            if getattr(at_default, name) != getattr(spec, name):
+                args[name] = getattr(spec, name)
+        words = ["coorddata", self.name]
+        for name, value in args.items():
+            words += [f"--{name.replace('_', '-')}", _option_text(value)]
+        if out is not None:
+            words += ["--out", str(out)]
+        return shlex.join(words)
+
+    def make_file(self, path: Any, spec: Any = None, *, workers: int | None = None) -> str:
+        """Write ``spec``'s file (the default spec's when ``None``) at ``path``, as the kind's command does;
+        returns that command."""
+        import os
+
+        spec = self.default_spec() if spec is None else spec
+        self.generator.write_file(spec, path, workers=workers or os.cpu_count() or 1)
+        return self.command(spec)
+
+    # -- GANs and the geometry score --------------------------------------------------------------------
+    #: ``(lo, hi)``: the floats a GAN is fed for pixel values 0 and 255 of the kind's images (None: no GAN).
+    gan_value_range: ClassVar[tuple[float, float] | None] = None
+    #: Whether the geometry score knows the kind's scenes (:meth:`scene`, :meth:`scene_arrays`).
+    has_scene: ClassVar[bool] = False
+
+    def scene(self, summary: Any) -> dict[str, Any]:
+        """The :class:`~coordconv_data.geometry.SceneSpec` fields of what a file's images show, for the
+        geometry score. Raises :class:`MalformedFile` when the file's attributes do not describe a scene."""
+        raise NotImplementedError
+
+    def scene_arrays(self, layout: str) -> tuple[str, str]:
+        """``(images, centres)``: the arrays the geometry score reads from a file of ``layout``."""
+        raise NotImplementedError
+
+    def scene_pixels(self, images: np.ndarray, layout: str) -> np.ndarray:
+        """A layout's stored images as the uint8 pixels :meth:`scene` describes."""
+        return images
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -40,6 +40,10 @@ NATIVE = LayoutSpec(
 
 
 class LanesKind(Kind):
+    def cli_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        # coorddata lanes: --test-n defaults to half of --n
+        return {} if "test_n" in given else {"test_n": int(given.get("n", generator.LanesSpec.n)) // 2}
+
     def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
         out = {}
         for symbol, param in (("S", "size"), ("K", "circles")):
@@ -118,4 +122,7 @@ class LanesKind(Kind):
         return generator
 
 
-LANES = LanesKind("lanes", {"native": NATIVE}, class_names=generator.CLASS_NAMES, class_colors=CLASS_COLORS)
+LANES = LanesKind("lanes", {"native": NATIVE}, class_names=generator.CLASS_NAMES, class_colors=CLASS_COLORS,
+                  dataset="Lanes", default_file="lanes.h5",
+                  cli_options=("n", "test_n", "size", "circles", "intensity", "scale", "octaves", "persistence",
+                               "lacunarity", "seed"))

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import MARK, enlarge, label, scale_for
 from ..generate import not_so_clevr as generator
-from .base import ArraySpec, Kind, LayoutSpec, int_attr
+from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr
 
 
 def _last_pixel(symbols: Mapping[str, int]) -> int:
@@ -42,7 +42,50 @@ ORIGINAL = LayoutSpec(
 )
 
 
+#: The simple GANs' real images: the original fed ``imagegray / 255`` of its 0/128 file (the square at
+#: 0.502), so pixel values 0 and 255 of a native file are fed as 0 and 128 / 255.
+GAN_GRAY = generator.ORIGINAL_GRAY / 255
+NATIVE_SQUARE_VALUE = 255  # a native file's square (0/1 mask * 255)
+
+
 class NotSoClevrKind(Kind):
+    gan_value_range = (0.0, GAN_GRAY)
+    has_scene = True
+
+    def file_name(self, holdout: str | None = None, **options: Any) -> str:
+        return f"not_so_clevr_{holdout or 'quadrant'}.h5"
+
+    def default_spec(self, holdout: str | None = None, file: str | None = None, **options: Any) -> Any:
+        """The split ``holdout`` names, else the one a file name names (``..._uniform.h5``), else quadrant."""
+        return generator.NotSoClevrSpec(split=holdout or ("uniform" if file and "uniform" in file else "quadrant"))
+
+    def command(self, spec: Any, out: Any = None) -> str:
+        # One file is one split: the command always names it (its own default writes both).
+        words = f"coorddata not-so-clevr --split {spec.split}"
+        if spec.split == "uniform" and spec.seed != generator.UNIFORM_SEED:
+            words += f" --seed {spec.seed}"
+        return words + (f" --out {out}" if out is not None else "")
+
+    def scene(self, summary: Any) -> dict[str, Any]:
+        """One filled square on black, the square shape only: white (255) in a native file, grey (128,
+        as the original script painted it) in the original layout and in a file of the original script."""
+        attrs = summary.attrs
+        value = generator.ORIGINAL_GRAY if summary.layout == "original" else NATIVE_SQUARE_VALUE
+        try:
+            size, square = int(attrs.get("canvas_size", 64)), int(attrs.get("square_size", 9))
+        except (TypeError, ValueError):
+            raise MalformedFile(f"{summary.path}: attributes 'canvas_size' and 'square_size' must be integers") from None
+        return {"size": size, "radius": square // 2, "background": (0, 0, 0), "colors": ((value,) * 3,),
+                "names": ("white" if value == 255 else "gray",), "shapes": ("square",)}
+
+    def scene_arrays(self, layout: str) -> tuple[str, str]:
+        return ("imagegray" if layout == "original" else "images"), "locations"
+
+    def scene_pixels(self, images: np.ndarray, layout: str) -> np.ndarray:
+        if images.dtype != np.uint8:  # the original layout's float64 0/128
+            images = np.clip(np.rint(images.astype(np.float64)), 0, 255).astype(np.uint8)
+        return images
+
     def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
         s = int_attr(attrs, params, "canvas_size", "canvas")
         return {} if s is None else {"S": s}
@@ -88,4 +131,5 @@ class NotSoClevrKind(Kind):
         return generator
 
 
-NOT_SO_CLEVR = NotSoClevrKind("not-so-clevr", {"native": NATIVE, "original": ORIGINAL})
+NOT_SO_CLEVR = NotSoClevrKind("not-so-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="NotSoClevr",
+                              default_file="not_so_clevr_quadrant.h5", cli_options=("split", "seed"))

@@ -41,6 +41,33 @@ ORIGINAL = LayoutSpec(
 
 
 class SortOfClevrKind(Kind):
+    gan_value_range = (-1.0, 1.0)  # the original's pixel / 127.5 - 1
+    has_scene = True
+
+    def scene(self, summary: Any) -> dict[str, Any]:
+        """The file's canvas, object size, background and palette (a file of the original script has
+        none of them: its colours and sizes are unknown)."""
+        attrs = summary.attrs
+        for name in ("canvas_size", "object_size", "background", "palette"):
+            if name not in attrs:
+                raise MalformedFile(f"{summary.path} lacks attribute {name!r} (a file of the original script?), "
+                                    "so its colours and sizes are unknown")
+        palette = self.palette(attrs, summary.path)
+        try:
+            return {"size": int(attrs["canvas_size"]), "radius": int(attrs["object_size"]) // 2,
+                    "background": tuple(attrs["background"]), "colors": tuple(rgb for _, rgb in palette),
+                    "names": tuple(name for name, _ in palette)}
+        except (ValueError, TypeError) as e:
+            raise MalformedFile(f"{summary.path}: attributes do not describe a scene ({e})") from None
+
+    def scene_arrays(self, layout: str) -> tuple[str, str]:
+        return ("x" if layout == "original" else "images"), "centers"
+
+    def scene_pixels(self, images: np.ndarray, layout: str) -> np.ndarray:
+        if images.dtype != np.uint8:  # the original layout's floats in [-1, 1]
+            images = np.clip(np.rint((images.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return images
+
     def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
         out = {}
         for symbol, attr, param in (("S", "canvas_size", "size"), ("K", "objects", "objects")):
@@ -142,4 +169,6 @@ class SortOfClevrKind(Kind):
         return generator
 
 
-SORT_OF_CLEVR = SortOfClevrKind("sort-of-clevr", {"native": NATIVE, "original": ORIGINAL})
+SORT_OF_CLEVR = SortOfClevrKind(
+    "sort-of-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="SortOfClevr", default_file="sort_of_clevr.h5",
+    cli_options=("n", "test_fraction", "objects", "size", "object_size", "min_distance", "background", "seed"))

@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 import torch.nn as nn
 
 from ..errors import CoordDataError
+from ..kinds import KINDS
 
 __all__ = [
     "TASKS",
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 TASKS: tuple[str, ...] = ("classification", "rendering", "regression", "segmentation", "gan")
-DATASETS: tuple[str, ...] = ("not-so-clevr", "sort-of-clevr", "lanes")
+DATASETS: tuple[str, ...] = tuple(KINDS)  # the dataset kinds (coordconv_data.kinds, the one registry of them)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ __all__ = ["catalog"]
 
 def catalog() -> list[dict[str, Any]]:
     """One JSON-ready entry per trainable arch, sorted by name."""
-    from ..datasets import dataset_class
+    from ..kinds import get_kind
 
     out = []
     for name in trainable_archs():
@@ -23,7 +23,7 @@ def catalog() -> list[dict[str, Any]]:
             "arch": name,
             "task": info.task,
             "dataset": info.dataset,
-            "default_data": dataset_class(info.dataset).file_name(),
+            "default_data": get_kind(info.dataset).file_name(),
             "parameters": sum(p.numel() for p in model.parameters()),
             "hparams": defaults["hparams"],
             "defaults": defaults,

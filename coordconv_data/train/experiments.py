@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InvalidParameter
 from .config import TrainConfig
@@ -26,35 +26,40 @@ BUDGETS = ("quick", "paper", "tiny")
 
 @dataclass(frozen=True)
 class DataFile:
-    """A data file an experiment trains on: its name in ``OUT/data`` and the command that makes it."""
+    """A data file an experiment trains on: its name in ``OUT/data``, its kind and the generator options
+    that differ from the defaults (the spec is the one record; the command is derived from it)."""
 
     name: str
-    command: str
-    make: Callable[[Path], None]
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
 
-
-def _made(kind: str, **spec: Any) -> Callable[[Path], None]:
-    """Write the file as ``coorddata <kind>`` with these options does, through the kind's generator."""
-    def make(path: Path) -> None:
-        import os
-
+    def spec(self) -> Any:
         from ..kinds import get_kind
 
-        generator = get_kind(kind).generator
-        generator.write_file(generator.Spec(**spec), path, workers=os.cpu_count() or 1)
+        return get_kind(self.kind).generator.Spec(**self.options)
 
-    return make
+    def command(self) -> str:
+        """The ``coorddata`` command that makes the file."""
+        from ..kinds import get_kind
+
+        return get_kind(self.kind).command(self.spec(), out=self.name)
+
+    def make(self, path: Path) -> None:
+        """Write the file at ``path`` as :meth:`command` does."""
+        from ..kinds import get_kind
+
+        get_kind(self.kind).make_file(path, self.spec())
 
 
 DATA: dict[str, DataFile] = {
-    "uniform": DataFile("not_so_clevr_uniform.h5", "coorddata not-so-clevr --split uniform", _made("not-so-clevr", split="uniform")),
-    "quadrant": DataFile("not_so_clevr_quadrant.h5", "coorddata not-so-clevr --split quadrant", _made("not-so-clevr", split="quadrant")),
-    "lanes": DataFile("lanes.h5", "coorddata lanes --n 5000", _made("lanes", n=5000, test_n=2500)),
-    "lanes-64": DataFile("lanes_1000_64.h5", "coorddata lanes --n 1000 --size 64", _made("lanes", n=1000, test_n=500, size=64)),
-    "lanes-tiny": DataFile("lanes_24_32.h5", "coorddata lanes --n 24 --size 32", _made("lanes", n=24, test_n=12, size=32)),
-    "soc": DataFile("sort_of_clevr.h5", "coorddata sort-of-clevr", _made("sort-of-clevr")),
-    "soc-5000": DataFile("sort_of_clevr_5000.h5", "coorddata sort-of-clevr --n 5000", _made("sort-of-clevr", n=5000)),
-    "soc-tiny": DataFile("sort_of_clevr_48_32.h5", "coorddata sort-of-clevr --n 48 --size 32", _made("sort-of-clevr", n=48, size=32)),
+    "uniform": DataFile("not_so_clevr_uniform.h5", "not-so-clevr", {"split": "uniform"}),
+    "quadrant": DataFile("not_so_clevr_quadrant.h5", "not-so-clevr", {"split": "quadrant"}),
+    "lanes": DataFile("lanes.h5", "lanes", {"n": 5000, "test_n": 2500}),
+    "lanes-64": DataFile("lanes_1000_64.h5", "lanes", {"n": 1000, "test_n": 500, "size": 64}),
+    "lanes-tiny": DataFile("lanes_24_32.h5", "lanes", {"n": 24, "test_n": 12, "size": 32}),
+    "soc": DataFile("sort_of_clevr.h5", "sort-of-clevr"),
+    "soc-5000": DataFile("sort_of_clevr_5000.h5", "sort-of-clevr", {"n": 5000}),
+    "soc-tiny": DataFile("sort_of_clevr_48_32.h5", "sort-of-clevr", {"n": 48, "size": 32}),
 }
 
 

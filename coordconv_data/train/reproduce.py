@@ -30,7 +30,7 @@ def _data_path(out: Path, key: str, log: Callable[[str], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         spec.make(path)
-        log(f"made {path} ({spec.command}) in {time.perf_counter() - t0:.1f} s")
+        log(f"made {path} ({spec.command()}) in {time.perf_counter() - t0:.1f} s")
     return path
 
 

@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..datasets import NSC_GAN_GRAY, CoordDataset, dataset_class, val_partition
+from ..datasets import CoordDataset, dataset_class, val_partition
+from ..kinds import get_kind
 from ..errors import InvalidParameter
 from ..models import denormalize_coords, l2_parameters, model_info
 from ..models.registry import ModelInfo
@@ -706,8 +707,7 @@ class GAN(Task):
         original's grey, the square at 128 / 255), which is what the geometry score's scene describes."""
         from ..geometry import to_uint8
 
-        value_range = (0.0, NSC_GAN_GRAY) if self.info.dataset == "not-so-clevr" else (-1.0, 1.0)
-        return to_uint8(x.detach().float().cpu(), value_range)
+        return to_uint8(x.detach().float().cpu(), get_kind(self.info.dataset).gan_value_range)
 
     @torch.no_grad()
     def generate(self, model: nn.Module, z: Tensor, device: torch.device) -> np.ndarray:
