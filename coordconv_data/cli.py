@@ -27,7 +27,8 @@ import click
 from . import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-SEED_MAX = 2**32 - 1  # what every generator's random source takes (coordconv_data.generate.SEED_MAX)
+from .generate import SEED_MAX  # noqa: E402  (what every generator's random source takes; imports no numpy)
+from .train.options import BUDGETS, SEED_MAX as TRAIN_SEED_MAX  # noqa: E402  (no torch)
 
 
 # -- interrupts --------------------------------------------------------------------------------------
@@ -132,6 +133,19 @@ def seed_option(default: int, help: str) -> Callable[[Callable], Callable]:
     return click.option("--seed", type=click.IntRange(0, SEED_MAX), default=default, show_default=True, help=help)
 
 
+def _param(ctx: click.Context, name: str | None) -> click.Parameter | None:
+    return next((p for p in ctx.command.params if p.name == name), None) if name else None
+
+
+def option_name(ctx: click.Context, name: str) -> str:
+    """The flag of the library's parameter ``name`` (``batch_size`` -> ``--batch-size``, ``size`` ->
+    ``--image-size`` in ``train``): this command's option of that name, else the usual spelling."""
+    param = _param(ctx, name)
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return "--" + name.replace("_", "-")
+
+
 def domain_errors(fn: Callable) -> Callable:
     """The library's one-line errors as click errors, mapped in this one place.
 
@@ -149,19 +163,21 @@ def domain_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except InvalidParameter as e:
             ctx = click.get_current_context()
-            param = next((p for p in ctx.command.params if p.name == e.field), None)
+            param = _param(ctx, e.field)
+            text = e.render(functools.partial(option_name, ctx))
             if param is None:
-                raise click.UsageError(str(e)) from None
-            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+                raise click.UsageError(text) from None
+            raise click.BadParameter(text, ctx=ctx, param=param) from None
         except CoordDataError as e:
+            text = e.render(functools.partial(option_name, click.get_current_context()))
             if getattr(e, "hdf5_failed", False):
                 # HDF5 met the full disk itself (the partial file is already removed): its objects of
                 # that file may be inconsistent, and freeing them can crash the interpreter. End now.
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"Error: {text}", err=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(text) from None
         except OSError as e:
             from .writer import is_disk_full
 
@@ -188,7 +204,8 @@ def outputs(paths: list[Path], force: bool) -> Iterator[None]:
             check_target(p, force)
     except StoreError as e:
         remove_empty_folders(created)
-        raise click.BadParameter(str(e), param_hint="'--out'") from None
+        raise click.BadParameter(e.render(functools.partial(option_name, click.get_current_context())),
+                                 param_hint="'--out'") from None
     try:
         yield
     except BaseException:
@@ -437,13 +454,6 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
 
 # -- training ----------------------------------------------------------------------------------------
 
-# Model hyperparameters offered as options; each option's name is the builder's keyword, so an error
-# about a hyperparameter names its flag (--image-size sets `size`, a GAN's image side).
-HPARAM_OPTIONS = ("mul", "fs", "z_dim", "width", "size", "with_r")
-TRAIN_FIELDS = ("arch", "data", "epochs", "batch_size", "lr", "lr2", "opt", "l2", "val_fraction", "eval_samples",
-                "interm_loss", "lr_policy", "lr_step_every", "lr_step_ratio", "lr_max_steps", "seed", "device", "out")
-
-
 class _ArchOption(click.Option):
     """--arch, whose help lists the trainable archs: read from the registry only when help is shown,
     so that the CLI starts without importing torch."""
@@ -469,39 +479,25 @@ def checkpoint_option(fn: Callable) -> Callable:
                              "or last.")(fn)
 
 
+def train_options(fn: Callable) -> Callable:
+    """``coorddata train``'s options, one per entry of :data:`coordconv_data.train.options.OPTIONS`."""
+    from .train.options import OPTIONS
+
+    for o in reversed(OPTIONS):
+        if o.type is bool:  # --with-r/--without-r, --per-input/--no-per-input
+            off = o.flags.replace("--with-", "--without-", 1) if o.flags.startswith("--with-") else "--no-" + o.flags[2:]
+            fn = click.option(f"{o.flags}/{off}", o.name, default=None, help=o.help)(fn)
+        else:
+            kind = (click.Choice(o.choices) if o.choices else
+                    click.Path(dir_okay=False, path_type=Path) if o.type == "path" else o.type)
+            fn = click.option(o.flags, o.name, type=kind, default=None, help=o.help)(fn)
+    return fn
+
+
 @main.command()
 @click.option("--arch", cls=_ArchOption, default=None, help="Model to train (required unless --resume).")
-@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="HDF5 file of the arch's dataset kind. [default: the generator's default file here "
-                   "(not_so_clevr_quadrant.h5, sort_of_clevr.h5 or lanes.h5), made if missing]")
-@click.option("--epochs", type=int, default=None, help="Total epochs. [default: per arch]")
-@click.option("--batch-size", type=int, default=None, help="Batch size (per process under torchrun). [default: per arch]")
-@click.option("--lr", type=float, default=None, help="Learning rate (GANs: the discriminator's). [default: per arch]")
-@click.option("--lr2", type=float, default=None, help="GANs: the generator's learning rate. [default: 0.0005]")
-@click.option("--opt", type=click.Choice(["adam", "sgd"]), default=None, help="Optimizer (sgd: momentum 0.9). [default: adam]")
-@click.option("--l2", type=float, default=None,
-              help="Adds l2 * sum(w**2) of the conv and dense kernels to the loss, as the original (GANs: the "
-                   "CoordConv generator's kernels only). [default: per arch]")
-@click.option("--lr-policy", type=click.Choice(["constant", "step"]), default=None,
-              help="step: multiply the rate by --lr-step-ratio every --lr-step-every epochs, at most --lr-max-steps "
-                   "times (the original's). [default: per arch: step for the deconv baselines]")
-@click.option("--lr-step-every", type=int, default=None, help="Epochs between steps of the rate. [default: 200]")
-@click.option("--lr-step-ratio", type=float, default=None, help="Factor of each step. [default: 0.1]")
-@click.option("--lr-max-steps", type=int, default=None, help="Most steps of the rate. [default: 4]")
-@click.option("--interm-loss", type=click.Choice(["softmax", "mse", "none"]), default=None,
-              help="coordconv_rendering: a loss on its stage-1 logits against the one-hot centre (the "
-                   "original's --interm_loss). [default: softmax]")
-@click.option("--val-fraction", type=float, default=None,
-              help="Share of the train split held out to select best.pt (0: the last epoch). [default: 0.1]")
-@click.option("--eval-samples", type=int, default=None,
-              help="GANs: generated images scored after every epoch (and as many real images, the ceiling). [default: 1000]")
-@click.option("--mul", type=int, default=None, help="Width multiplier, for archs that take it.")
-@click.option("--fs", type=int, default=None, help="Filter size, for archs that take it.")
-@click.option("--z-dim", type=int, default=None, help="GANs: length of the noise vector.")
-@click.option("--width", type=int, default=None, help="GANs: base channel count (64: the paper's widths).")
-@click.option("--image-size", "size", type=int, default=None, help="GANs: image side (a multiple of 16).")
-@click.option("--with-r/--without-r", "with_r", default=None, help="Add the radial coordinate channel, for archs that take it.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@train_options
+@click.option("--seed", type=click.IntRange(0, TRAIN_SEED_MAX), default=0, show_default=True,
               help="Seed of initialisation, shuffling and noise.")
 @device_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -523,6 +519,7 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     """
     from .train import TrainConfig
     from .train import resume as resume_run
+    from .train.options import HPARAMS
     from .train import train as run_training
     from .train.allocator import keep_freed_memory
 
@@ -530,25 +527,32 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     ctx = click.get_current_context()
     log = None if quiet else (lambda line: click.echo(line, err=True))
     bar = lambda total, label: progress(total, label, quiet)  # noqa: E731
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
     if resume is not None:
         given: dict[str, Any] = {}
-        for name, value in options.items():
+        for name, value in values.items():
             if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
                 continue
-            if name in HPARAM_OPTIONS:
+            if name in HPARAMS:
                 given.setdefault("hparams", {})[name] = value
             else:
-                given[name] = str(value) if isinstance(value, Path) else value
+                given[name] = value
         summary = resume_run(resume, given, progress=bar, log=log)
     else:
-        if options["arch"] is None:
+        if values["arch"] is None:
             raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
-        hparams = {k: options.pop(k) for k in HPARAM_OPTIONS}
-        fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if k in TRAIN_FIELDS}
-        cfg = TrainConfig(**fields, hparams={k: v for k, v in hparams.items() if v is not None})
+        hparams = {k: values.pop(k) for k in HPARAMS}
+        cfg = TrainConfig(**values, hparams={k: v for k, v in hparams.items() if v is not None})
         summary = run_training(cfg, progress=bar, log=log)
     if summary.rank == 0 and not quiet:
         click.echo(summary.text())
+    if summary.world_size > 1:
+        # Under torchrun, leave without running C++ static destructors: with the process group already
+        # destroyed, one of gloo's threads was still joinable at exit now and then under load, and the
+        # rank died of "terminate called without an active exception" after a complete run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
@@ -642,15 +646,12 @@ def models(as_json: bool) -> None:
         click.echo(f"{'':<{width}}  from: {e['source']}")
 
 
-REPRODUCE_BUDGETS = ("quick", "paper", "tiny")  # coordconv_data.train.experiments.BUDGETS (a test checks)
 
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("--budget", type=click.Choice(REPRODUCE_BUDGETS), default="quick", show_default=True,
-              help="quick: the whole set in about 90 minutes on 2 CPU cores; paper: the original's recipes at "
-                   "the original's scale (a GPU's work); tiny: one epoch of every run with the smallest models and "
-                   "files, to check the machinery.")
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True,
+              help="; ".join(f"{name}: {what}" for name, what in BUDGETS.items()) + " (--list: time estimates).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce"), show_default=True,
               help="Folder for data, run folders and report.md; a finished run there is reused.")
 @click.option("--list", "show", is_flag=True, help="List the experiments and their estimated time, run nothing.")

@@ -226,8 +226,8 @@ class CoordDataset(Dataset):
     def check_file(self, summary: FileSummary) -> None:
         """Refuse, in one line, a valid file this dataset cannot serve (kind-specific checks)."""
         if summary.layout != "native":
-            raise StoreError(f"{summary.path} is in the original layout; {type(self).__name__} reads native files: "
-                             "make one with coorddata (without --layout original)")
+            raise StoreError(f"{summary.path} is in the original layout; {type(self).__name__} reads native files",
+                             hint="write one without {layout} original")
 
     def _select(self, split: str) -> list[tuple[str, np.ndarray]]:
         lengths = self.summary.lengths

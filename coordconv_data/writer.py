@@ -110,7 +110,7 @@ def check_free_space(path: str | os.PathLike, needed: int) -> None:
     if needed + SPACE_MARGIN_BYTES > free:
         raise NotEnoughSpace(
             f"{path} would need about {format_bytes(needed)}, but its folder {path.parent} has "
-            f"{format_bytes(free)} free: ask for less data (--n) or write elsewhere (--out)"
+            f"{format_bytes(free)} free", field="out", hint="ask for less data ({n}) or write elsewhere ({out})"
         )
 
 
@@ -149,7 +149,7 @@ def check_target(path: str | os.PathLike, force: bool) -> None:
     if path.is_dir():
         raise StoreError(f"output {path} is a folder; give a file name")
     if path.exists() and not force:
-        raise StoreError(f"{path} already exists; use --force to replace it")
+        raise StoreError(f"{path} already exists", field="force", hint="use {force} to replace it")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise StoreError(f"{parent} is a file, not a folder")
@@ -316,10 +316,10 @@ def _place(tmp: Path, final: Path, force: bool) -> None:
     try:
         os.link(tmp, final)
     except FileExistsError:
-        raise StoreError(f"{final} already exists; use --force to replace it") from None
+        raise StoreError(f"{final} already exists", field="force", hint="use {force} to replace it") from None
     except OSError:  # a filesystem without hard links: the race window is the check itself
         if final.exists():
-            raise StoreError(f"{final} already exists; use --force to replace it") from None
+            raise StoreError(f"{final} already exists", field="force", hint="use {force} to replace it") from None
         os.replace(tmp, final)
         return
     os.unlink(tmp)

@@ -81,7 +81,7 @@ def test_failure_leaves_existing_file_untouched(tmp_path):
 def test_existing_file_needs_force(tmp_path):
     p = tmp_path / "d.h5"
     p.write_bytes(b"precious")
-    with pytest.raises(StoreError, match="already exists; use --force"):
+    with pytest.raises(StoreError, match="already exists; use force to replace it"):
         write_minimal(p)
     assert p.read_bytes() == b"precious"
     write_minimal(p, force=True)

@@ -97,3 +97,22 @@ def test_every_kind_names_its_dataset_class_and_default_file(kind):
     k = KINDS[kind]
     assert dataset_class(kind).kind is k
     assert k.file_name().endswith(".h5") and k.command(k.default_spec()).startswith(f"coorddata {kind}")
+
+
+def raised_texts(exclude: tuple[str, ...]) -> list[str]:
+    """``file:line: text`` of every string written into a ``raise`` outside ``exclude`` (messages and hints)."""
+    found = []
+    for rel, tree in _sources(exclude):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for part in ast.walk(node.exc):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        found.append(f"{rel}:{node.lineno}: {part.value}")
+    return found
+
+
+def test_no_library_error_names_a_flag_or_a_command():
+    """The CLI turns a parameter into its flag (errors.CoordDataError.render); the library never writes one."""
+    texts = raised_texts(exclude=("cli.py",))
+    assert len(texts) > 100  # the walk sees the messages
+    assert [t for t in texts if "--" in t or "coorddata " in t] == []

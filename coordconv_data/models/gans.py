@@ -75,7 +75,7 @@ def check_gan_size(model: str, size: object) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or size < SIZE_STEP or size % SIZE_STEP:
         raise HyperparameterError(
             f"model {model!r}: size must be a positive multiple of {SIZE_STEP} (the DCGAN generator starts "
-            f"at size/16), got {size!r}"
+            f"at size/16), got {size!r}", field="size"
         )
     return size
 

@@ -156,7 +156,8 @@ _LANES = dict(task="segmentation", dataset="lanes", input_shape=(3, 128, 128))
 
 def _check_init(model: str, init: str) -> str:
     if init not in FCN_INITS:
-        raise HyperparameterError(f"model {model!r}: init must be one of {', '.join(FCN_INITS)}, got {init!r}")
+        raise HyperparameterError(f"model {model!r}: init must be one of {', '.join(FCN_INITS)}, got {init!r}",
+                                  field="init")
     return init
 
 

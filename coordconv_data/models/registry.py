@@ -123,7 +123,8 @@ class UnknownModelError(CoordDataError, KeyError, ValueError):
 
 
 class HyperparameterError(CoordDataError, ValueError):
-    """Raised when a model is given a hyperparameter its architecture does not take."""
+    """Raised when a model is given a hyperparameter its architecture does not take, or a value its
+    builder rejects; ``field`` names the hyperparameter."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ _REGISTRY: dict[str, ModelInfo] = {}
 def check_positive_int(model: str, hparam: str, value: Any) -> int:
     """Validate an integer hyperparameter such as ``mul`` or ``fs`` for a builder."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HyperparameterError(f"model {model!r}: {hparam} must be a positive integer, got {value!r}")
+        raise HyperparameterError(f"model {model!r}: {hparam} must be a positive integer, got {value!r}", field=hparam)
     return value
 
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
@@ -259,9 +260,10 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     if unknown:
         accepted = ", ".join(info.hparams) or "none"
         raise HyperparameterError(
-            f"model {name!r} does not take {', '.join(repr(k) for k in unknown)}; it accepts: {accepted}"
+            f"model {name!r} does not take {', '.join(repr(k) for k in unknown)}; it accepts: {accepted}",
+            field=unknown[0],
         )
     for key, value in kwargs.items():
         if isinstance(info.hparams[key], bool) and not isinstance(value, bool):
-            raise HyperparameterError(f"model {name!r}: {key} must be True or False, got {value!r}")
+            raise HyperparameterError(f"model {name!r}: {key} must be True or False, got {value!r}", field=key)
     return info.builder(**kwargs)

@@ -11,7 +11,7 @@ merges the options given to ``--resume`` with the run's own: only ``epochs`` and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,10 +21,11 @@ from ..errors import InvalidParameter
 from ..models import HyperparameterError, UnknownModelError, create_model, list_models, model_info
 from ..store import FileSummary, StoreError, summarize
 from .errors import TrainError
+from .options import INTERM_LOSSES, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY, TrainConfig
 from .tasks import TASKS
 
-__all__ = ["TrainConfig", "Recipe", "RECIPES", "MAX_EVAL_SAMPLES", "resolve", "resolve_data", "resume_config",
-           "defaults_for", "recipe_source", "learning_rate", "pick_device", "trainable_archs"]
+__all__ = ["TrainConfig", "Recipe", "RECIPES", "resolve", "resolve_data", "resume_config", "defaults_for",
+           "recipe_source", "learning_rate", "pick_device", "trainable_archs"]
 
 @dataclass(frozen=True)
 class Recipe:
@@ -80,58 +81,6 @@ RECIPES["fcn_vgg9_coordbias"] = RECIPES["fcn_vgg9_coordconv"] = RECIPES["fcn_vgg
 # steps it; supervised archs select best.pt on a tenth of the train split (ours: the original had no
 # validation split).
 BASE = dict(opt="adam", lr_policy="constant", lr_step_every=200, lr_step_ratio=0.1, lr_max_steps=4)
-SUPERVISED = dict(val_fraction=0.1)
-GAN_BASE = dict(eval_samples=1000)
-MAX_EVAL_SAMPLES = 50000  # generated images are kept in memory as uint8
-RESUMABLE = ("epochs", "device")  # the options a resumed run may change
-INTERM_LOSSES = ("softmax", "mse", "none")
-TAKEN_BY = {"lr2": "GAN archs", "eval_samples": "GAN archs", "val_fraction": "supervised archs",
-            "interm_loss": "coordconv_rendering"}  # options only some archs take
-
-
-@dataclass
-class TrainConfig:
-    """The options of a training run; ``None`` means the arch's default (see :func:`defaults_for`).
-
-    ``hparams`` are the model's hyperparameters (``mul``, ``fs``, ``z_dim``, ...: whatever the arch's
-    builder takes); :func:`resolve` completes them with the builder's defaults.
-    """
-
-    arch: str
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    lr2: float | None = None  # GANs: the generator's learning rate (lr is the discriminator's)
-    opt: str | None = None
-    l2: float | None = None
-    eval_samples: int | None = None  # GANs: generated images scored after every epoch
-    val_fraction: float | None = None  # share of the train split held out to select best.pt
-    interm_loss: str | None = None  # coordconv_rendering: softmax, mse or none on the stage-1 logits
-    lr_policy: str | None = None  # constant, or step: lr * lr_step_ratio every lr_step_every epochs
-    lr_step_every: int | None = None
-    lr_step_ratio: float | None = None
-    lr_max_steps: int | None = None
-    hparams: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    device: str = "auto"
-    out: str | None = None
-
-    @property
-    def task(self) -> str:
-        return model_info(self.arch).task
-
-    @property
-    def dataset(self) -> str:
-        return model_info(self.arch).dataset
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def trainable_archs() -> list[str]:
@@ -144,7 +93,7 @@ def defaults_for(arch: str) -> dict[str, Any]:
     no default for is one it does not take (``lr2`` for a supervised arch, ``interm_loss`` for most)."""
     info = model_info(arch)
     recipe = RECIPES[arch].options
-    base = {**BASE, **(GAN_BASE if info.task == "gan" else SUPERVISED)}
+    base = {**BASE, **TASKS[info.task].default_options}
     return {**base, **{k: v for k, v in recipe.items() if k != "hparams"},
             "hparams": {**info.hparams, **recipe.get("hparams", {})}}
 
@@ -192,12 +141,12 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     for f in fields(TrainConfig):
         if f.name in TAKEN_BY and getattr(cfg, f.name) is not None and f.name not in defaults:
             raise InvalidParameter(f.name, f"{cfg.arch} does not take {f.name} ({TAKEN_BY[f.name]} take it)")
-    out = replace(cfg, hparams=dict(cfg.hparams))
+    out = replace(cfg, hparams=dict(cfg.hparams), task=info.task, dataset=info.dataset)
     for key, value in defaults.items():
         if key != "hparams" and getattr(out, key) is None:
             setattr(out, key, value)
-    if out.opt not in ("adam", "sgd"):
-        raise InvalidParameter("opt", f"opt must be adam or sgd, got {out.opt!r}")
+    if out.opt not in OPTIMIZERS:
+        raise InvalidParameter("opt", f"opt must be one of {', '.join(OPTIMIZERS)}, got {out.opt!r}")
     for key in ("epochs", "batch_size"):
         value = getattr(out, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -214,8 +163,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise InvalidParameter("val_fraction", f"val_fraction must be in [0, 1), got {out.val_fraction}")
     if out.interm_loss is not None and out.interm_loss not in INTERM_LOSSES:
         raise InvalidParameter("interm_loss", f"interm_loss must be one of {', '.join(INTERM_LOSSES)}, got {out.interm_loss!r}")
-    if out.lr_policy not in ("constant", "step"):
-        raise InvalidParameter("lr_policy", f"lr_policy must be constant or step, got {out.lr_policy!r}")
+    if out.lr_policy not in LR_POLICIES:
+        raise InvalidParameter("lr_policy", f"lr_policy must be one of {', '.join(LR_POLICIES)}, got {out.lr_policy!r}")
     for key in ("lr_step_every", "lr_max_steps"):
         value = getattr(out, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "lr_step_every" else 0):
@@ -223,8 +172,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
                                         f"got {value!r}")
     if not (isinstance(out.lr_step_ratio, (int, float)) and 0 < out.lr_step_ratio <= 1):
         raise InvalidParameter("lr_step_ratio", f"lr_step_ratio must be in (0, 1], got {out.lr_step_ratio}")
-    if isinstance(out.seed, bool) or not isinstance(out.seed, int) or not 0 <= out.seed < 2**63:
-        raise InvalidParameter("seed", f"seed must be a whole number in 0..2**63-1, got {out.seed!r}")
+    if isinstance(out.seed, bool) or not isinstance(out.seed, int) or not 0 <= out.seed <= SEED_MAX:
+        raise InvalidParameter("seed", f"seed must be a whole number in 0..{SEED_MAX}, got {out.seed!r}")
     unknown = [k for k in out.hparams if k not in info.hparams]
     if unknown:
         takes = ", ".join(info.hparams) or "none"
@@ -233,8 +182,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     try:  # the builder checks the values (e.g. fs, z_dim); building a model is cheap next to training it
         create_model(cfg.arch, **out.hparams)
     except HyperparameterError as e:
-        bad = next((h for h in out.hparams if h in str(e)), "arch")
-        raise InvalidParameter(bad, str(e)) from None
+        raise InvalidParameter(e.field or "arch", str(e)) from None
     pick_device(out.device)
     return out
 
@@ -259,8 +207,7 @@ def resolve_data(cfg: TrainConfig, *, announce: Callable[[str], None] | None = N
     except StoreError as e:
         raise TrainError(str(e)) from None
     if summary.kind != cfg.dataset:
-        raise TrainError(f"{path} holds {summary.kind} data, but {cfg.arch} ({cfg.task}) trains on {cfg.dataset}"
-                         + (f" (make it with coorddata {cfg.dataset})" if cfg.data is None else ""))
+        raise TrainError(f"{path} holds {summary.kind} data, but {cfg.arch} ({cfg.task}) trains on {cfg.dataset} data")
     out = replace(cfg, data=str(path.resolve()))
     task_for(out).check_data(summary)
     return out

@@ -110,8 +110,14 @@ class Dist:
         if self.owns_group:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
-            self.owns_group = False
+            # Every process reaches this point before any tears its connections down: a rank that
+            # destroyed its group while another was still finishing crashed in gloo's teardown
+            # ("terminate called without an active exception"), now and then under load.
+            try:
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
+                self.owns_group = False
 
 
 def setup(device: str) -> Dist:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameter
-from .config import TrainConfig
+from .options import BUDGETS
+from .options import TrainConfig
 
 __all__ = ["BUDGETS", "DATA", "EXPERIMENTS", "DataFile", "Experiment", "Run", "experiment", "listing"]
 
-BUDGETS = ("quick", "paper", "tiny")
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def fit(cfg: TrainConfig, run: RunDir | None, dist: Dist, *, checkpoint: dict[st
                 if dist.any(not math.isfinite(value)):
                     kept = f"last.pt holds epoch {epoch - 1}" if epoch > 1 else "no epoch finished"
                     raise Diverged(f"the training loss became {value} at epoch {epoch}, step {step} of {len(loader)}; "
-                                   f"stopped ({kept}): {task.divergence_advice()}")
+                                   f"stopped ({kept})", hint=task.divergence_advice())
                 acc = add_stats(acc, stats)
                 advance(1)
         seconds = time.perf_counter() - t0
@@ -253,7 +253,7 @@ def resume(run_dir: str | Path, given: dict[str, Any] | None = None, *, progress
     epoch). ``given``: options passed again (only ``epochs`` and ``device`` may differ from the run's)."""
     peek = RunDir.read_only(run_dir)
     raw = peek.read_config()
-    cfg = resume_config(TrainConfig.from_dict(raw["options"]), given or {})
+    cfg = resume_config(peek.options(), given or {})
     cfg = resolve(cfg)
     dist = setup(cfg.device)
     holder: list[RunDir] = []
@@ -270,7 +270,7 @@ def resume(run_dir: str | Path, given: dict[str, Any] | None = None, *, progress
             ck = load_checkpoint(Path(run_dir) / "last.pt", map_location=dist.device, arch=cfg.arch)
             if cfg.epochs <= int(ck["epoch"]):
                 raise InvalidParameter("epochs", f"epochs {cfg.epochs} is not more than the {ck['epoch']} epochs "
-                                                 f"{run_dir} has done; give a larger --epochs to continue it")
+                                                 f"{run_dir} has done", hint="give a larger {epochs} to continue it")
         cfg.out = str(run_dir)
         return fit(cfg, run, dist, checkpoint=ck, progress=progress, log=log)
     finally:
@@ -283,7 +283,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best", device: torch.
                    ) -> tuple[torch.nn.Module, TrainConfig, dict[str, Any]]:
     """The model saved in a run folder's ``best.pt`` or ``last.pt``, in inference mode, with the run's config."""
     run = RunDir.read_only(run_dir)
-    cfg = TrainConfig.from_dict(run.read_config()["options"])
+    cfg = run.options()
     ck = run.load_checkpoint(f"{checkpoint}.pt", map_location=device, arch=cfg.arch)
     from ..models import create_model
 

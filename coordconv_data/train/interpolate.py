@@ -30,12 +30,11 @@ def interpolation_grid(run_dir: str | os.PathLike, *, rows: int = 8, steps: int 
     """
     from ..viz import enlarge, grid
     from ..walks import walk_latents
-    from .config import TrainConfig
     from .fit import load_run_model
     from .run import RunDir
     from .tasks import task_for
 
-    cfg = TrainConfig.from_dict(RunDir.read_only(run_dir).read_config()["options"])
+    cfg = RunDir.read_only(run_dir).options()
     if cfg.task != "gan":
         raise TrainError(f"{run_dir} is a {cfg.task} run of {cfg.arch}; interpolate needs a GAN run")
     dev = pick_device(device)

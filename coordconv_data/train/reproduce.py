@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..errors import InvalidParameter
 from ..store import atomic_write_bytes
-from .config import TrainConfig
+from .options import TrainConfig
 from .errors import TrainError
 from .experiments import BUDGETS, DATA, EXPERIMENTS, Run, experiment
 
@@ -50,11 +50,12 @@ def _run_one(run: Run, data: Path, run_dir: Path, timings: dict[str, Any], key: 
     planned = resolve(run.config(data, run_dir))
     state = RunDir.state(run_dir)
     if state == "run":
-        recorded = TrainConfig.from_dict(RunDir.read_only(run_dir).read_config()["options"])
+        recorded = RunDir.read_only(run_dir).options()
         mine = {k: v for k, v in planned.as_dict().items() if k not in ("epochs", "device", "out", "data")}
         theirs = {k: v for k, v in recorded.as_dict().items() if k not in ("epochs", "device", "out", "data")}
         if mine != theirs:
-            raise TrainError(f"{run_dir} holds a run with other options than this budget's; choose another --out")
+            raise TrainError(f"{run_dir} holds a run with other options than this budget's", field="out",
+                             hint="choose another {out}")
         done = _done_epochs(run_dir)
         if done >= planned.epochs:
             log(f"{run_dir}: done ({done} epochs), reused")

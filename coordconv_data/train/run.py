@@ -24,14 +24,18 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 import torch
 
+from ..models import is_model, model_info
 from ..store import StoreError, atomic_write_bytes, iter_datasets, summarize
 from .errors import TrainError
+
+if TYPE_CHECKING:
+    from .options import TrainConfig
 
 __all__ = ["RunDir", "FORMAT", "RUN_FILES", "data_fingerprint", "check_fingerprint", "load_checkpoint"]
 
@@ -55,13 +59,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", arch: st
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        raise TrainError(f"{path}: not a coorddata checkpoint (it holds objects other than tensors and plain "
+        raise TrainError(f"{path}: not a coordconv_data checkpoint (it holds objects other than tensors and plain "
                          "containers; refused without loading them)") from None
     except Exception as e:  # a damaged file fails in many ways (EOFError, RuntimeError, IndexError, ...)
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TrainError(f"{path}: not a readable checkpoint ({first})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or not isinstance(ck.get("arch"), str) or "model" not in ck:
-        raise TrainError(f"{path}: not a checkpoint of this version of coorddata train (no {FORMAT!r} format, arch "
+        raise TrainError(f"{path}: not a checkpoint of this version of coordconv_data (no {FORMAT!r} format, arch "
                          "and model)")
     if arch is not None and ck["arch"] != arch:
         raise TrainError(f"{path} holds a {ck['arch']} model, but the run is of {arch}")
@@ -95,9 +99,9 @@ def check_fingerprint(recorded: dict[str, Any]) -> None:
     """Refuse, in one line, a run's data file that is gone or no longer the file the run used."""
     path = recorded.get("path")
     if not path:
-        raise TrainError("the run's config.json does not record its data file; pass --data")
+        raise TrainError("the run's config.json does not record its data file", field="data", hint="pass {data}")
     if not Path(path).is_file():
-        raise TrainError(f"{path}: the run's data file is gone (pass --data to use another file)")
+        raise TrainError(f"{path}: the run's data file is gone", field="data", hint="pass {data} to use another file")
     try:
         now = data_fingerprint(path)
     except StoreError as e:
@@ -107,8 +111,8 @@ def check_fingerprint(recorded: dict[str, Any]) -> None:
     if not changed and recorded.get("sample_hash") != now["sample_hash"]:
         changed.append("the samples' content")
     if changed:
-        raise TrainError(f"{path} changed since the run used it ({'; '.join(changed)}); regenerate the run's file "
-                         "or pass --data to use this one")
+        raise TrainError(f"{path} changed since the run used it ({'; '.join(changed)})", field="data",
+                         hint="regenerate the run's file, or pass {data} to use this one")
 
 
 class RunDir:
@@ -127,7 +131,8 @@ class RunDir:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise TrainError(f"{path} is in use by a running coorddata train; wait for it, or choose another --out") from None
+            raise TrainError(f"{path} is in use by a running training run", field="out",
+                             hint="wait for it, or choose another {out}") from None
         return fd
 
     @staticmethod
@@ -156,9 +161,11 @@ class RunDir:
         p = Path(path)
         state = cls.state(p)
         if state == "run":
-            raise TrainError(f"{p} holds a run already; continue it with --resume {p}, or choose another --out")
+            raise TrainError(f"{p} holds a run already", field="out",
+                             hint=f"continue it with {{resume}} {p}, or choose another {{out}}")
         if state == "foreign":
-            raise TrainError(f"{p} exists and is not an empty folder or a run folder; choose another --out")
+            raise TrainError(f"{p} exists and is not an empty folder or a run folder", field="out",
+                             hint="choose another {out}")
         if state == "started":
             fd = cls._lock(p)  # refuses a folder whose run is still in its first epoch
             os.close(fd)
@@ -174,7 +181,7 @@ class RunDir:
         if state not in ("empty", "started"):
             os.close(fd)
             cls.check_new(p)
-            raise TrainError(f"{p} is no longer empty; choose another --out")
+            raise TrainError(f"{p} is no longer empty", field="out", hint="choose another {out}")
         for entry in p.iterdir():  # what a run that died in its first epoch left
             entry.unlink()
         return cls(p, fd)
@@ -185,7 +192,7 @@ class RunDir:
         p = Path(path)
         state = cls.state(p)
         if state not in ("run", "started"):
-            raise TrainError(f"{p} is not a run folder to resume (no config.json and last.pt of coorddata train)")
+            raise TrainError(f"{p} is not a run folder to resume (no config.json and last.pt of a training run)")
         return cls(p, cls._lock(p))
 
     @classmethod
@@ -222,8 +229,23 @@ class RunDir:
         except (OSError, json.JSONDecodeError) as e:
             raise TrainError(f"{p}: cannot read the run's config ({e})") from None
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise TrainError(f"{p}: not the config of a run of this version of coorddata train")
+            raise TrainError(f"{p}: not the config of a training run of this version of coordconv_data")
         return raw
+
+    def options(self) -> "TrainConfig":
+        """The run's options as it resolved them (task and dataset included)."""
+        from .options import TrainConfig
+
+        raw = self.read_config()
+        options = raw.get("options")
+        if not isinstance(options, dict):
+            raise TrainError(f"{self.file('config.json')}: not the config of a training run of this version of coordconv_data")
+        cfg = TrainConfig.from_dict({"task": raw.get("task"), "dataset": raw.get("dataset"), **options})
+        if not isinstance(cfg.arch, str) or not is_model(cfg.arch):
+            raise TrainError(f"{self.file('config.json')}: arch {cfg.arch!r} is not a model of this version")
+        info = model_info(cfg.arch)  # the registry's word, whatever the file says
+        cfg.task, cfg.dataset = info.task, info.dataset
+        return cfg
 
     def write_metrics(self, rows: list[dict[str, Any]], columns: list[str]) -> None:
         buf = io.StringIO()

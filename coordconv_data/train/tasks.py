@@ -93,6 +93,7 @@ class Task:
     dataset_task: ClassVar[str]  # the datasets' name of this task's (input, target)
     selects_on: ClassVar[str]  # the history split whose primary metric selects best.pt
     optimizer_names: ClassVar[tuple[str, ...]]
+    default_options: ClassVar[dict[str, Any]] = {}  # options of every arch of the task (a recipe may override)
     drop_last: ClassVar[bool] = False  # drop an epoch's last partial batch
     channels_last: ClassVar[bool] = True  # train channels-last on the CPU (in one process)
 
@@ -167,8 +168,8 @@ class Task:
         raise NotImplementedError
 
     def divergence_advice(self) -> str:
-        """What to try when the loss becomes NaN or infinite."""
-        return f"lower --lr (it is {self.cfg.lr:g}) or raise --batch-size (it is {self.cfg.batch_size})"
+        """What to try when the loss becomes NaN or infinite (an error's hint: options as ``{name}``)."""
+        return f"lower {{lr}} (it is {self.cfg.lr:g}) or raise {{batch_size}} (it is {self.cfg.batch_size})"
 
     def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
         raise NotImplementedError
@@ -197,6 +198,7 @@ class SupervisedTask(Task):
 
     selects_on = "val"
     optimizer_names = ("model",)
+    default_options = {"val_fraction": 0.1}  # ours: the original had no validation split
 
     def datasets(self) -> dict[str, CoordDataset]:
         kw = {"val_fraction": self.cfg.val_fraction}
@@ -630,11 +632,12 @@ class GAN(Task):
     higher_is_better = True
     selects_on = "generated"
     optimizer_names = ("discriminator", "generator")
+    default_options = {"eval_samples": 1000}
     drop_last = True  # as train_gan.py: len(images) // batch iterations
     channels_last = False
 
     def divergence_advice(self) -> str:
-        return f"lower --lr (D, it is {self.cfg.lr:g}) and --lr2 (G, it is {self.cfg.lr2:g})"
+        return f"lower {{lr}} (D, it is {self.cfg.lr:g}) and {{lr2}} (G, it is {self.cfg.lr2:g})"
 
     def datasets(self) -> dict[str, CoordDataset]:
         return {"train": self.dataset("all")}
@@ -642,13 +645,13 @@ class GAN(Task):
     def check_data(self, summary: FileSummary) -> None:
         arch = self.cfg.arch
         if summary.layout != "native":
-            raise TrainError(f"{summary.path} is in the original layout; GANs read native files: make one with "
-                             f"coorddata {summary.kind} (without --layout original)")
+            raise TrainError(f"{summary.path} is in the original layout; GANs read native files",
+                             hint="write one without {layout} original")
         size = int(self.cfg.hparams["size"])
         have = int(summary.attrs.get("canvas_size", summary.params.get("size", 64)))
         if have != size:
-            raise TrainError(f"{summary.path} holds {have}x{have} images, but {arch} generates {size}x{size}: make a file "
-                             f"of that size, or train with --image-size {have}")
+            raise TrainError(f"{summary.path} holds {have}x{have} images, but {arch} generates {size}x{size}",
+                             field="size", hint=f"make a file of that size, or train with {{size}} {have}")
         total = sum(summary.lengths.values())  # GANs train on every image, train and test
         if total == 0:
             raise TrainError(f"{summary.path} holds no images")
