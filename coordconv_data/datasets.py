@@ -50,7 +50,7 @@ from torch.utils.data import Dataset
 from .errors import InvalidParameter
 from .kinds import LANES, NOT_SO_CLEVR, SORT_OF_CLEVR, Kind, get_kind
 from .kinds.not_so_clevr import GAN_GRAY
-from .store import FileSummary, StoreError, summarize
+from .store import FileSummary, StoreError, summarize, summary_of
 
 __all__ = ["CoordDataset", "NotSoClevr", "SortOfClevr", "Lanes", "SPLITS", "VAL_SEED",
            "MEMORY_LIMIT", "val_partition", "dataset_class", "locate_file"]
@@ -171,6 +171,8 @@ class CoordDataset(Dataset):
         generate: make a missing file with the generator's defaults (else a missing file is an error).
         val_fraction: share of the file's train split held out as ``val``.
         memory_limit: read the split into memory when it takes at most this many bytes.
+        summary: the :class:`~coordconv_data.store.FileSummary` of ``root`` when the caller validated
+            the file already (the trainer validates once per run); ``root`` is then that file.
     """
 
     kind: ClassVar[Kind]
@@ -180,14 +182,18 @@ class CoordDataset(Dataset):
     def __init__(self, root: str | os.PathLike, split: str = "train", *, task: str | None = None,
                  transform: Callable[[Tensor], Any] | None = None,
                  target_transform: Callable[[Target], Any] | None = None, generate: bool = True,
-                 val_fraction: float = 0.1, memory_limit: int = MEMORY_LIMIT) -> None:
+                 val_fraction: float = 0.1, memory_limit: int = MEMORY_LIMIT, summary: FileSummary | None = None) -> None:
         task = self.default_task if task is None else task
         if task not in self.tasks:
             raise InvalidParameter("task", f"task must be one of {', '.join(self.tasks)} for {type(self).__name__}, got {task!r}")
         if split not in SPLITS:
             raise InvalidParameter("split", f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.path = self.ensure_file(root, generate=generate, **self._file_options()).resolve()
-        self.summary = summarize(self.path, self.kind.name)
+        if summary is None:
+            self.path = self.ensure_file(root, generate=generate, **self._file_options()).resolve()
+            self.summary = summarize(self.path, self.kind.name)
+        else:
+            self.summary = summary_of(summary, self.kind.name)
+            self.path = summary.path.resolve()
         self.check_file(self.summary)
         self.split, self.task, self.val_fraction = split, task, float(val_fraction)
         self.transform, self.target_transform = transform, target_transform

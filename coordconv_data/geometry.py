@@ -91,7 +91,7 @@ import numpy as np
 from .generate.sort_of_clevr import CIRCLE, SHAPES, SQUARE, SortOfClevrSpec, shape_template
 from .kinds import get_kind
 from .kinds.not_so_clevr import NATIVE_SQUARE_VALUE
-from .store import FileSummary, MalformedFile, StoreError, read_split, summarize
+from .store import FileSummary, MalformedFile, StoreError, read_split, summary_of
 
 TOLERANCE = 0.35  # of the smallest distance between two of {background, colours}
 MIN_OBJECT = 0.25  # of the reference area (smallest allowed shape): smaller components are specks
@@ -172,7 +172,7 @@ class SceneSpec:
                    names=("white" if v == 255 else "gray",), shapes=(SHAPES[SQUARE],))
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "SceneSpec":
+    def from_file(cls, path: str | os.PathLike | FileSummary) -> "SceneSpec":
         """The scene of a Sort-of-Clevr or Not-so-Clevr file, from its attributes.
 
         A Not-so-Clevr file's square is white (255) in the native layout and grey (128) in the
@@ -553,7 +553,7 @@ def _sample_limit(limit: int | None, what: str) -> int | None:
     return None if limit is None else int(limit)
 
 
-def reference_centers(path: str | os.PathLike, split: str = "train", limit: int | None = None) -> np.ndarray:
+def reference_centers(path: str | os.PathLike | FileSummary, split: str = "train", limit: int | None = None) -> np.ndarray:
     """All objects' true centres ``(M, 2)`` float64 ``(x, y)`` of a split's first ``limit`` images
     (all by default): a Sort-of-Clevr file's ``centers``, a Not-so-Clevr file's ``locations``.
 
@@ -563,11 +563,11 @@ def reference_centers(path: str | os.PathLike, split: str = "train", limit: int 
     limit = _sample_limit(limit, "limit")
     summary = _scene_file(path)
     name = get_kind(summary.kind).scene_arrays(summary.layout)[1]
-    arrays = read_split(path, split, summary.kind, names=(name,), stop=limit)
+    arrays = read_split(summary, split, names=(name,), stop=limit)
     return arrays[name].reshape(-1, 2).astype(np.float64)
 
 
-def load_images(path: str | os.PathLike, split: str = "test", n: int | None = None) -> np.ndarray:
+def load_images(path: str | os.PathLike | FileSummary, split: str = "test", n: int | None = None) -> np.ndarray:
     """A split's first ``n`` images (all by default) as uint8, in the file's own pixel values:
     Sort-of-Clevr ``(N, H, W, 3)`` RGB (the original layout's floats in ``[-1, 1]`` mapped back to
     their pixels), Not-so-Clevr ``(N, H, W, 1)`` grey (native: square 255; original layout: its
@@ -576,14 +576,15 @@ def load_images(path: str | os.PathLike, split: str = "test", n: int | None = No
     summary = _scene_file(path)
     kind = get_kind(summary.kind)
     name = kind.scene_arrays(summary.layout)[0]
-    return kind.scene_pixels(read_split(path, split, summary.kind, names=(name,), stop=n)[name], summary.layout)
+    return kind.scene_pixels(read_split(summary, split, names=(name,), stop=n)[name], summary.layout)
 
 
-def _scene_file(path: str | os.PathLike) -> FileSummary:
-    """The summary of a file whose kind has scenes the geometry score knows."""
+def _scene_file(path: str | os.PathLike | FileSummary) -> FileSummary:
+    """The summary of a file whose kind has scenes the geometry score knows (``path`` may be the
+    :class:`~coordconv_data.store.FileSummary` of one validated already)."""
     from .kinds import KINDS
 
-    summary = summarize(path)
+    summary = summary_of(path)
     if not get_kind(summary.kind).has_scene:
         known = [k.name for k in KINDS.values() if k.has_scene]
         raise StoreError(f"{summary.path} holds {summary.kind} data; the geometry score knows "

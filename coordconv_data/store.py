@@ -50,7 +50,7 @@ from .writer import (  # noqa: F401  (the writer's names, where callers have alw
 
 SPLITS = ("train", "test")
 
-__all__ = ["FileSummary", "summarize", "read_split", "iter_datasets", "StoreError", "MalformedFile",
+__all__ = ["FileSummary", "summarize", "summary_of", "read_split", "iter_datasets", "StoreError", "MalformedFile",
            "DatasetWriter", "atomic_write_bytes", "check_target", "SCHEMA_VERSION", "SPLITS", "LAYOUTS"]
 
 
@@ -194,13 +194,23 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
     )
 
 
-def read_split(path: str | os.PathLike, split: str, kind: str | None = None,
+def summary_of(source: str | os.PathLike | FileSummary, kind: str | None = None) -> FileSummary:
+    """``source`` itself if it is a :class:`FileSummary` (a file validated already), else :func:`summarize` of it."""
+    if isinstance(source, FileSummary):
+        if kind is not None and source.kind != kind:
+            raise StoreError(f"{source.path} holds {source.kind} data, not {kind}")
+        return source
+    return summarize(source, kind)
+
+
+def read_split(source: str | os.PathLike | FileSummary, split: str, kind: str | None = None,
                names: tuple[str, ...] | None = None, stop: int | None = None) -> dict[str, np.ndarray]:
-    """Read one split's arrays (the first ``stop`` samples, or all) into memory, after validation.
+    """Read one split's arrays (the first ``stop`` samples, or all) into memory, after validation
+    (``source``: a file, validated now, or the :class:`FileSummary` of one validated before).
 
     Small splits are fastest read once: HDF5 fancy indexing per batch costs far more.
     """
-    summary = summarize(path, kind)
+    summary = summary_of(source, kind)
     if split not in summary.splits:
         raise StoreError(f"{summary.path} has no split {split!r} (it has: {', '.join(summary.splits)})")
     wanted = summary.splits[split]

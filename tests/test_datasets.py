@@ -79,9 +79,10 @@ def test_lanes_and_sort_of_clevr_match_the_file(files):
 def test_the_engine_trains_on_exactly_these_samples(files):
     # The trainer's data come from these classes: the batch it steps on is the datasets' samples.
     from coordconv_data.train import TrainConfig, resolve, task_for
+    from coordconv_data.train.data import RunData
 
     cfg = resolve(TrainConfig(arch="coordconv_regressor", data=str(files["nsc"])))
-    data = task_for(cfg).datasets()
+    data = task_for(cfg).setup(RunData.open(files["nsc"]))
     ds = NotSoClevr(files["nsc"], "train", task="regression")
     xb, yb = next(iter(DataLoader(data["train"], batch_size=7)))
     for i in range(7):

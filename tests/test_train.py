@@ -25,6 +25,7 @@ from coordconv_data.generate.sort_of_clevr import SortOfClevrSpec
 from coordconv_data.generate.sort_of_clevr import write_file as write_soc
 from coordconv_data.models import list_models, model_info, normalize_coords
 from coordconv_data.train import TrainConfig, defaults_for, resolve, trainable_archs
+from coordconv_data.train.data import RunData
 from coordconv_data.train import tasks as T
 from coordconv_data.train.distributed import Dist
 from coordconv_data.train.fit import fit
@@ -137,7 +138,7 @@ def test_every_arch_trains_a_batch_and_evaluates(files, tmp_path, arch):
     cfg = resolve(TrainConfig(arch=arch, data=str(data), hparams=hparams, **options))
     with RunDir.create(tmp_path / "run") as run:
         cfg.out = str(run.path)
-        summary = fit(cfg, run, Dist(1, 0, torch.device("cpu")))
+        summary = fit(cfg, RunData.open(data), run, Dist(1, 0, torch.device("cpu")))
     assert summary.best_epoch == 1 and summary.epochs == 1
     rows = _metric_rows(tmp_path / "run")
     task = T.TASKS[info.task]
@@ -159,14 +160,14 @@ def test_best_epoch_is_chosen_on_validation_not_test(files, tmp_path, monkeypatc
     made = {1: (0.2, 0.1), 2: (0.9, 0.3), 3: (0.5, 0.99)}
     epoch = iter([1, 2, 3])
 
-    def fake_evaluate(self, model, data, device, dist):
+    def fake_evaluate(self, model, device, dist):
         val, test = made[next(epoch)]
         return [{"split": "val", "loss": 1.0, "accuracy": val}, {"split": "test", "loss": 1.0, "accuracy": test}]
 
     monkeypatch.setattr(T.Classification, "evaluate", fake_evaluate)
     cfg = resolve(TrainConfig(arch="coordconv_classification", data=str(files["nsc"]), epochs=3, batch_size=32))
     with RunDir.create(tmp_path / "run") as run:
-        summary = fit(cfg, run, Dist(1, 0, torch.device("cpu")))
+        summary = fit(cfg, RunData.open(files["nsc"]), run, Dist(1, 0, torch.device("cpu")))
     assert summary.best_epoch == 2 and summary.selected_on == "val"
     assert summary.best["test"]["accuracy"] == 0.3 and summary.last["test"]["accuracy"] == 0.99
     assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2

@@ -3,9 +3,8 @@
 :class:`TrainConfig` holds what the user chose (``None``: the arch's default). :func:`resolve`
 fills in the defaults and checks every option against the arch, raising
 :class:`~coordconv_data.errors.InvalidParameter` (naming the field) before anything is read or
-written; :func:`resolve_data` then finds the data file (the arch's default file in the current
-folder when none is given, generated if missing) and checks it against the arch. :func:`resume_config`
-merges the options given to ``--resume`` with the run's own: only ``epochs`` and ``device`` may change.
+written (:func:`.data.resolve_data` then finds the data file). :func:`resume_config` merges the
+options given to ``--resume`` with the run's own: only ``epochs`` and ``device`` may change.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from .errors import TrainError
 from .options import INTERM_LOSSES, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY, TrainConfig
 from .tasks import TASKS
 
-__all__ = ["TrainConfig", "Recipe", "RECIPES", "resolve", "resolve_data", "resume_config", "defaults_for",
+__all__ = ["TrainConfig", "Recipe", "RECIPES", "resolve", "resume_config", "defaults_for",
            "recipe_source", "learning_rate", "pick_device", "trainable_archs"]
 
 @dataclass(frozen=True)
@@ -184,32 +183,6 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     except HyperparameterError as e:
         raise InvalidParameter(e.field or "arch", str(e)) from None
     pick_device(out.device)
-    return out
-
-
-def resolve_data(cfg: TrainConfig, *, announce: Callable[[str], None] | None = None) -> TrainConfig:
-    """``cfg`` with ``data`` an absolute path to a file the arch can train on.
-
-    No ``data``: the arch's default file in the current folder (``not_so_clevr_quadrant.h5``,
-    ``sort_of_clevr.h5`` or ``lanes.h5``), generated with the generator's defaults when missing (one
-    line to ``announce``). A file of another kind, or one the arch cannot use, is a one-line error.
-    """
-    from ..datasets import dataset_class
-    from .tasks import task_for
-
-    cls = dataset_class(cfg.dataset)
-    if cfg.data is None:
-        path = cls.ensure_file(Path("."), generate=True, announce=announce)
-    else:
-        path = Path(cfg.data)
-    try:
-        summary = summarize(path)
-    except StoreError as e:
-        raise TrainError(str(e)) from None
-    if summary.kind != cfg.dataset:
-        raise TrainError(f"{path} holds {summary.kind} data, but {cfg.arch} ({cfg.task}) trains on {cfg.dataset} data")
-    out = replace(cfg, data=str(path.resolve()))
-    task_for(out).check_data(summary)
     return out
 
 

@@ -9,15 +9,14 @@ import torch
 
 from .config import pick_device
 from .errors import TrainError
+from .seeding import WALK_ENDS, stream_seed
 
 __all__ = ["walk_ends", "interpolation_grid"]
 
 
 def walk_ends(z_dim: int, rows: int, seed: int) -> torch.Tensor:
     """``(rows, 2, z_dim)``: the two ends of each walk, uniform in ``[-1, 1]`` (the prior), from ``seed`` alone."""
-    from .tasks import _seed_for
-
-    g = torch.Generator().manual_seed(_seed_for(seed, 0x1E7))
+    g = torch.Generator().manual_seed(stream_seed(seed, WALK_ENDS))
     return torch.rand(rows, 2, z_dim, generator=g) * 2 - 1
 
 
@@ -35,10 +34,11 @@ def interpolation_grid(run_dir: str | os.PathLike, *, rows: int = 8, steps: int 
     from .tasks import task_for
 
     cfg = RunDir.read_only(run_dir).options()
-    if cfg.task != "gan":
-        raise TrainError(f"{run_dir} is a {cfg.task} run of {cfg.arch}; interpolate needs a GAN run")
+    task = task_for(cfg)
+    if not task.generates:
+        raise TrainError(f"{run_dir} is a {cfg.task} run of {cfg.arch}; latent walks need a GAN run")
     dev = pick_device(device)
     model, cfg, _ = load_run_model(run_dir, checkpoint, dev)
     z = walk_latents(walk_ends(model.z_dim, rows, seed), steps, path)
-    images = task_for(cfg).generate(model, z, dev)
+    images = task.generate(model, z, dev)
     return grid([enlarge(im, scale) for im in images], columns=steps, gap=2, background=0)

@@ -75,10 +75,10 @@ def collect(run: Run, data: Path, folder: Path, wall: float | None, pictures: Pa
     from ..models import model_info
     from .tasks import TASKS
 
-    task = model_info(run.arch).task
+    task = TASKS[model_info(run.arch).task]
     selected = int(torch.load(folder / "best.pt", map_location="cpu", weights_only=True)["epoch"])
-    result = RunResult(run, data, folder, task, TASKS[task].primary, _rows(folder), selected, wall)
-    if task == "gan":
+    result = RunResult(run, data, folder, task.name, task.primary, _rows(folder), selected, wall)
+    if task.generates:
         _walks(result, pictures)
     return result
 

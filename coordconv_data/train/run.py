@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import hashlib
 import io
 import json
 import os
@@ -26,18 +25,17 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 import torch
 
 from ..models import is_model, model_info
-from ..store import StoreError, atomic_write_bytes, iter_datasets, summarize
+from ..store import atomic_write_bytes
 from .errors import TrainError
 
 if TYPE_CHECKING:
     from .options import TrainConfig
 
-__all__ = ["RunDir", "FORMAT", "RUN_FILES", "data_fingerprint", "check_fingerprint", "load_checkpoint"]
+__all__ = ["RunDir", "FORMAT", "RUN_FILES", "load_checkpoint"]
 
 FORMAT = "coordconv_data-run-1"  # in config.json and every checkpoint
 CHECKPOINTS = ("last.pt", "best.pt")
@@ -70,49 +68,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", arch: st
     if arch is not None and ck["arch"] != arch:
         raise TrainError(f"{path} holds a {ck['arch']} model, but the run is of {arch}")
     return ck
-
-
-def data_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """What identifies a data file: its absolute path, size, kind, seed, parameters, lengths, and a
-    hash of a few samples (first, middle, last) of every array. Cheap: a few reads, whatever its size."""
-    summary = summarize(path)
-    h = hashlib.sha256()
-    with h5py.File(summary.path, "r") as f:
-        for name, ds in iter_datasets(f):
-            h.update(f"{name}:{ds.shape}:{ds.dtype}".encode())
-            n = ds.shape[0] if ds.shape else 0
-            for i in sorted({0, n // 2, n - 1}) if n else ():
-                h.update(np.ascontiguousarray(ds[i]).tobytes())
-    return {
-        "path": str(Path(path).resolve()),
-        "bytes": Path(path).stat().st_size,
-        "kind": summary.kind,
-        "layout": summary.layout,
-        "seed": summary.seed,
-        "params": summary.params,
-        "lengths": summary.lengths,
-        "sample_hash": h.hexdigest()[:16],
-    }
-
-
-def check_fingerprint(recorded: dict[str, Any]) -> None:
-    """Refuse, in one line, a run's data file that is gone or no longer the file the run used."""
-    path = recorded.get("path")
-    if not path:
-        raise TrainError("the run's config.json does not record its data file", field="data", hint="pass {data}")
-    if not Path(path).is_file():
-        raise TrainError(f"{path}: the run's data file is gone", field="data", hint="pass {data} to use another file")
-    try:
-        now = data_fingerprint(path)
-    except StoreError as e:
-        raise TrainError(str(e)) from None
-    changed = [f"{key} {recorded.get(key)!r} -> {now[key]!r}" for key in ("kind", "layout", "seed", "params", "lengths", "bytes")
-               if recorded.get(key) != now[key]]
-    if not changed and recorded.get("sample_hash") != now["sample_hash"]:
-        changed.append("the samples' content")
-    if changed:
-        raise TrainError(f"{path} changed since the run used it ({'; '.join(changed)})", field="data",
-                         hint="regenerate the run's file, or pass {data} to use this one")
 
 
 class RunDir:

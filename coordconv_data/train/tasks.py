@@ -2,10 +2,12 @@
 
 The fit loop (:mod:`.fit`) is the same for every task; a :class:`Task` supplies the pieces that
 differ: its datasets (the samples come from :mod:`coordconv_data.datasets`, the one definition of
-each task's ``(input, target)``), its optimizers, a training step, the additive statistics of an
-epoch and their metrics, the evaluation after each epoch, the value that selects ``best.pt``, and
-its pictures. Adding a task is one class registered with :func:`register_task` under the registry's
-task name (:data:`coordconv_data.models.TASKS`).
+each task's ``(input, target)``), made once by :meth:`Task.setup`; its optimizers, a training step,
+the additive statistics of an epoch and their metrics, the evaluation after each epoch, its
+:class:`~.selection.Selection` of ``best.pt``, its pictures, and how a finished run reads (its
+summary line, what ``evaluate`` reports, its headline figure in a report). Nothing outside this module
+asks a task's name. Adding a task is one class registered with :func:`register_task` under the
+registry's task name (:data:`coordconv_data.models.TASKS`).
 
 Metrics accumulate over an epoch as additive statistics (sums and counts, float64 on the CPU), so
 statistics of several processes simply add up.
@@ -24,12 +26,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..datasets import CoordDataset, dataset_class, val_partition
-from ..kinds import get_kind
 from ..errors import InvalidParameter
+from ..kinds import get_kind
 from ..models import denormalize_coords, l2_parameters, model_info
 from ..models.registry import ModelInfo
 from ..store import FileSummary
 from .errors import TrainError
+from .seeding import LATENTS, stream_seed
+from .selection import Selection
 
 __all__ = ["Task", "SupervisedTask", "Classification", "Rendering", "Regression", "Segmentation", "GAN",
            "TASKS", "register_task", "task_for", "Stats", "add_stats", "EVAL_BATCH"]
@@ -91,22 +95,31 @@ class Task:
     primary: ClassVar[str]  # the metric that selects best.pt
     higher_is_better: ClassVar[bool]
     dataset_task: ClassVar[str]  # the datasets' name of this task's (input, target)
-    selects_on: ClassVar[str]  # the history split whose primary metric selects best.pt
     optimizer_names: ClassVar[tuple[str, ...]]
+    generates: ClassVar[bool] = False  # a generator of images (latent walks, samples)
     default_options: ClassVar[dict[str, Any]] = {}  # options of every arch of the task (a recipe may override)
     drop_last: ClassVar[bool] = False  # drop an epoch's last partial batch
     channels_last: ClassVar[bool] = True  # train channels-last on the CPU (in one process)
 
     def __init__(self, cfg: Any, info: ModelInfo) -> None:
         self.cfg, self.info = cfg, info
+        self.data: Any = None  # the RunData of setup()
+        self.splits: dict[str, CoordDataset] = {}
 
     # -- data and model --------------------------------------------------------------------------
 
+    def setup(self, data: Any) -> dict[str, CoordDataset]:
+        """Read the run's data (a validated :class:`~.data.RunData`) once: the splits the loop steps
+        through (``train``) and evaluates, and whatever else the task keeps of the file. Returns the splits."""
+        self.data = data
+        self.splits = self.make_splits()
+        return self.splits
+
     def dataset(self, split: str, **kwargs: Any) -> CoordDataset:
         cls = dataset_class(self.info.dataset)
-        return cls(self.cfg.data, split, task=self.dataset_task, generate=False, **kwargs)
+        return cls(self.data.path, split, task=self.dataset_task, generate=False, summary=self.data.summary, **kwargs)
 
-    def datasets(self) -> dict[str, CoordDataset]:
+    def make_splits(self) -> dict[str, CoordDataset]:
         """``train`` (what the loop steps through) and whatever :meth:`evaluate` needs."""
         raise NotImplementedError
 
@@ -117,6 +130,10 @@ class Task:
     def check_other_data(self, recorded: dict[str, Any], other: dict[str, Any]) -> None:
         """Refuse a file to evaluate a run on whose numbers would not mean what the run's do
         (``recorded`` and ``other`` are data fingerprints)."""
+
+    def selection(self) -> Selection:
+        """What selects best.pt (never the test split)."""
+        raise NotImplementedError
 
     def build_model(self) -> nn.Module:
         from ..models import create_model
@@ -146,23 +163,9 @@ class Task:
         """The ``train`` row of an epoch from its summed step statistics."""
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
-                 dist: Any) -> list[dict[str, Any]]:
+    def evaluate(self, model: nn.Module, device: torch.device, dist: Any) -> list[dict[str, Any]]:
         """Rows (``split`` plus metrics) measured after an epoch, the same in every process."""
         raise NotImplementedError
-
-    def selection_value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
-        """What selects best.pt among epochs (larger is better), from an epoch's rows; None: nothing.
-
-        The primary metric on the selection split, then (a tie, e.g. 100% accuracy twice) its lower loss.
-        """
-        row = next((r for r in rows if r["split"] == self.selects_on), None)
-        if row is None:
-            return None
-        value = float(row[self.primary])
-        if math.isnan(value):
-            return None
-        return (value if self.higher_is_better else -value, -float(row.get("loss", 0.0)))
 
     def columns(self) -> list[str]:
         raise NotImplementedError
@@ -176,17 +179,35 @@ class Task:
 
     # -- pictures ----------------------------------------------------------------------------------
 
-    def epoch_pictures(self, model: nn.Module, data: dict[str, CoordDataset], epoch: int,
-                       device: torch.device) -> dict[str, np.ndarray]:
+    def epoch_pictures(self, model: nn.Module, epoch: int, device: torch.device) -> dict[str, np.ndarray]:
         """PNG name -> RGB image, written after every epoch."""
         return {}
 
-    def final_pictures(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device) -> dict[str, np.ndarray]:
-        """PNG name -> RGB image, written at the end of a run."""
+    def selected_pictures(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
+        """PNG name -> RGB image of the model of the selected epoch, written when an epoch is selected."""
         return {}
 
     def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
         raise NotImplementedError
+
+    # -- a finished run ----------------------------------------------------------------------------
+
+    @classmethod
+    def summary_line(cls, summary: Any) -> str:
+        """The line ``coorddata train`` ends with (``summary``: a :class:`~.fit.FitSummary`)."""
+        raise NotImplementedError
+
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
+        """What ``evaluate`` reports of a checkpoint's model: metrics per split (or per source)."""
+        raise NotImplementedError
+
+    @classmethod
+    def headline(cls, row: dict[str, Any], digits: int = 3) -> str:
+        """A run's figure in a report, from the row of its selected epoch (``primary value``)."""
+        value = row.get(cls.primary)
+        if value in (None, "") or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        return f"{value:.{digits}f}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -196,11 +217,10 @@ class Task:
 class SupervisedTask(Task):
     """A model trained on ``(input, target)`` with one loss; selected on the validation split."""
 
-    selects_on = "val"
     optimizer_names = ("model",)
     default_options = {"val_fraction": 0.1}  # ours: the original had no validation split
 
-    def datasets(self) -> dict[str, CoordDataset]:
+    def make_splits(self) -> dict[str, CoordDataset]:
         kw = {"val_fraction": self.cfg.val_fraction}
         data = {"train": self.dataset("train", **kw)}
         if self.cfg.val_fraction > 0:
@@ -214,6 +234,11 @@ class SupervisedTask(Task):
                 raise TrainError(f"{summary.path} has no {split!r} samples; {self.cfg.arch} trains on train, selects on a "
                                  "part of it and reports test")
         val_partition(summary.lengths["train"], self.cfg.val_fraction)  # leaves samples to train on
+
+    def selection(self) -> Selection:
+        if not self.cfg.val_fraction:
+            return Selection(None)
+        return Selection("val", self.primary, "max" if self.higher_is_better else "min", "loss", "min")
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": make_optimizer(self.cfg.opt, model.parameters(), self.cfg.lr)}
@@ -294,10 +319,26 @@ class SupervisedTask(Task):
         assert acc is not None
         return self.metrics(dist.all_reduce_stats(acc))
 
-    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
-                 dist: Any) -> list[dict[str, Any]]:
-        return [{"split": split, **self.evaluate_split(model, data[split], device, dist)}
-                for split in ("val", "test") if split in data]
+    def evaluate(self, model: nn.Module, device: torch.device, dist: Any) -> list[dict[str, Any]]:
+        return [{"split": split, **self.evaluate_split(model, self.splits[split], device, dist)}
+                for split in ("val", "test") if split in self.splits]
+
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
+        from .distributed import Dist
+
+        return {split: self.evaluate_split(model, ds, device, Dist(1, 0, device)) for split, ds in self.splits.items()}
+
+    @classmethod
+    def summary_line(cls, s: Any) -> str:
+        p = s.primary
+
+        def show(rows: dict[str, dict[str, Any]], splits: tuple[str, ...]) -> str:
+            return ", ".join(f"{split} {p} {rows[split][p]:.4g}" for split in splits if split in rows)
+
+        where = "on val" if s.selected_on == "val" else "(the last: no validation split)"
+        return (f"{s.arch}: {s.epochs} epochs in {s.train_seconds:.1f} s; selected epoch {s.best_epoch} "
+                f"{where}: {show(s.best, ('val', 'test'))}; last epoch {s.epochs}: "
+                f"{show(s.last, ('train', 'val', 'test'))}; run: {s.out}")
 
     def columns(self) -> list[str]:
         return ["epoch", "split", "loss", *self.metric_columns(), "lr", "seconds"]
@@ -312,10 +353,10 @@ class SupervisedTask(Task):
 
         return metric_curves(history, self.primary, title=self.cfg.arch)
 
-    def final_pictures(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device) -> dict[str, np.ndarray]:
+    def selected_pictures(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
         from ..viz import grid
 
-        ds = data["test"]
+        ds = self.splits["test"]
         x, y = ds.encode(range(min(4, len(ds))))
         was = model.training
         model.eval()
@@ -479,15 +520,19 @@ class Segmentation(SupervisedTask):
     primary = "mean_iou"
     higher_is_better = True
 
-    def datasets(self) -> dict[str, CoordDataset]:
-        data = super().datasets()
-        names = data["train"].summary.attrs.get("class_names")
+    def __init__(self, cfg: Any, info: ModelInfo) -> None:
+        super().__init__(cfg, info)
+        self.class_names = [str(i) for i in range(4)]  # metric suffixes; the file's names once setup() read them
+
+    def setup(self, data: Any) -> dict[str, CoordDataset]:
+        names = data.summary.attrs.get("class_names")
         names = json.loads(names) if isinstance(names, str) else names
-        self.class_names = [str(n).replace(" ", "_") for n in names] if names else [str(i) for i in range(4)]
-        return data
+        if names:
+            self.class_names = [str(n).replace(" ", "_") for n in names]
+        return super().setup(data)
 
     def metric_columns(self) -> list[str]:
-        names = getattr(self, "class_names", None) or [str(i) for i in range(4)]
+        names = self.class_names
         return ["pixel_accuracy", "mean_iou", *(f"recall_{c}" for c in names), *(f"iou_{c}" for c in names)]
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -501,7 +546,7 @@ class Segmentation(SupervisedTask):
 
     def finalize(self, stats: Stats) -> dict[str, float]:
         conf = stats["confusion"]
-        names = getattr(self, "class_names", None) or [str(i) for i in range(conf.shape[0])]
+        names = self.class_names if len(self.class_names) == conf.shape[0] else [str(i) for i in range(conf.shape[0])]
         tp, true, predicted = conf.diag(), conf.sum(1), conf.sum(0)
         nan = torch.full_like(tp, float("nan"))
         recall = torch.where(true > 0, tp / true.clamp_min(1), nan)
@@ -540,14 +585,9 @@ LOSS_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
 SCORE_COLUMNS = ("n", "geometry", "position_tv", "missing", "extra", "malformed", "stray")
 
 
-def _seed_for(seed: int, purpose: int) -> int:
-    # An independent stream per purpose, never the same numbers as torch.manual_seed(seed) gives.
-    return int(np.random.SeedSequence([seed, purpose]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
 def fixed_latents(n: int, z_dim: int, seed: int) -> Tensor:
     """The ``(n, z_dim)`` latents a run samples and scores every epoch (uniform in ``[-1, 1]``)."""
-    g = torch.Generator().manual_seed(_seed_for(seed, 0x5A3))
+    g = torch.Generator().manual_seed(stream_seed(seed, LATENTS))
     return torch.rand(n, z_dim, generator=g) * 2 - 1
 
 
@@ -630,17 +670,37 @@ class GAN(Task):
     dataset_task = "gan"
     primary = "geometry"
     higher_is_better = True
-    selects_on = "generated"
     optimizer_names = ("discriminator", "generator")
     default_options = {"eval_samples": 1000}
     drop_last = True  # as train_gan.py: len(images) // batch iterations
     channels_last = False
+    generates = True
+
+    def __init__(self, cfg: Any, info: ModelInfo) -> None:
+        super().__init__(cfg, info)
+        self.scene: Any = None  # the geometry score's SceneSpec of the file (setup)
+        self.reference: np.ndarray | None = None  # every real object's centre: the position histogram's reference
+        self.latents: Tensor | None = None  # the fixed latents sampled and scored every epoch (setup)
+        self.samples: np.ndarray | None = None  # the last evaluation's images, drawn again as samples_<epoch>.png
 
     def divergence_advice(self) -> str:
         return f"lower {{lr}} (D, it is {self.cfg.lr:g}) and {{lr2}} (G, it is {self.cfg.lr2:g})"
 
-    def datasets(self) -> dict[str, CoordDataset]:
+    def setup(self, data: Any) -> dict[str, CoordDataset]:
+        from ..geometry import SceneSpec, reference_centers
+
+        self.scene = SceneSpec.from_file(data.summary)
+        self.reference = np.concatenate([reference_centers(data.summary, s) for s in ("train", "test")
+                                         if s in data.summary.splits])
+        self.latents = fixed_latents(self.cfg.eval_samples, self.cfg.hparams["z_dim"], self.cfg.seed)
+        return super().setup(data)
+
+    def make_splits(self) -> dict[str, CoordDataset]:
         return {"train": self.dataset("all")}
+
+    def selection(self) -> Selection:
+        # More correct images first; among equals (e.g. none correct yet), the closer position histogram.
+        return Selection("generated", "geometry", "max", "position_tv", "min")
 
     def check_data(self, summary: FileSummary) -> None:
         arch = self.cfg.arch
@@ -695,15 +755,6 @@ class GAN(Task):
 
     # -- scoring ---------------------------------------------------------------------------------
 
-    def _scene(self) -> tuple[Any, np.ndarray]:
-        if not hasattr(self, "_scene_cache"):
-            from ..geometry import SceneSpec, reference_centers
-
-            path = self.cfg.data
-            reference = np.concatenate([reference_centers(path, s) for s in ("train", "test")])
-            self._scene_cache = (SceneSpec.from_file(path), reference)
-        return self._scene_cache
-
     def to_uint8(self, x: Tensor) -> np.ndarray:
         """Generated ``(N, C, H, W)`` images in the model's scale to the file's uint8 pixels ``(N, H, W, C)``:
         the inverse of the dataset's ``gan`` sample (Sort-of-Clevr ``p / 127.5 - 1``; Not-so-Clevr the
@@ -727,37 +778,42 @@ class GAN(Task):
     def score(self, images: np.ndarray) -> dict[str, float]:
         from ..geometry import score_images
 
-        scene, reference = self._scene()
-        s = score_images(images, scene, reference)
+        s = score_images(images, self.scene, self.reference)
         return {k: (int(s.n) if k == "n" else float(getattr(s, k))) for k in SCORE_COLUMNS}
 
-    def real_row(self, data: dict[str, CoordDataset]) -> dict[str, Any]:
+    def real_row(self) -> dict[str, Any]:
         """The score of ``eval_samples`` real images spread evenly over what the GAN trains on (every
         image of the file): the ceiling a generator is measured against."""
-        images = data["train"]
+        images = self.splits["train"]
         index = np.unique(np.linspace(0, len(images) - 1, min(len(images), self.cfg.eval_samples)).round().astype(int))
         return {"split": "real", **self.score(self.to_uint8(images.encode(index)[0]))}
 
-    def latents(self, model: nn.Module) -> Tensor:
-        if not hasattr(self, "_latents"):
-            self._latents = fixed_latents(self.cfg.eval_samples, model.z_dim, self.cfg.seed)
-        return self._latents
-
-    def evaluate(self, model: nn.Module, data: dict[str, CoordDataset], device: torch.device,
-                 dist: Any) -> list[dict[str, Any]]:
+    def evaluate(self, model: nn.Module, device: torch.device, dist: Any) -> list[dict[str, Any]]:
         def measure() -> dict[str, Any]:
-            self._samples = self.generate(model, self.latents(model), device)
-            return {"split": "generated", **self.score(self._samples)}
+            self.samples = self.generate(model, self.latents, device)
+            return {"split": "generated", **self.score(self.samples)}
 
         return [dist.on_rank0(measure)]
 
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
+        from .distributed import Dist
+
+        generated = self.evaluate(model, device, Dist(1, 0, device))[0]
+        return {"generated": {k: v for k, v in generated.items() if k != "split"},
+                "real": {k: v for k, v in self.real_row().items() if k != "split"}}
+
+    @classmethod
+    def summary_line(cls, s: Any) -> str:
+        b, last, real = s.best.get("generated", {}), s.last.get("generated", {}), s.real or {}
+        return (f"{s.arch}: {s.epochs} epochs in {s.train_seconds:.1f} s; selected epoch {s.best_epoch} "
+                f"on its samples (geometry {b.get('geometry', math.nan):.4g}, position_tv "
+                f"{b.get('position_tv', math.nan):.4g}); last epoch: geometry {last.get('geometry', math.nan):.4g}, "
+                f"position_tv {last.get('position_tv', math.nan):.4g}; real images: geometry "
+                f"{real.get('geometry', math.nan):.4g}, position_tv {real.get('position_tv', math.nan):.4g}; "
+                f"run: {s.out}")
+
     def columns(self) -> list[str]:
         return ["epoch", "split", *LOSS_COLUMNS, *SCORE_COLUMNS, "seconds"]
-
-    def selection_value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
-        # More correct images first; among equals (e.g. none correct yet), the closer position histogram.
-        row = next(r for r in rows if r["split"] == "generated")
-        return (row["geometry"], -row["position_tv"])
 
     def log_line(self, epoch: int, epochs: int, rows: list[dict[str, Any]], seconds: float) -> str:
         t = next(r for r in rows if r["split"] == "train")
@@ -766,13 +822,12 @@ class GAN(Task):
                 f"D(fake) {t['d_fake']:.2f}; generated: geometry {g['geometry']:.3f} position_tv "
                 f"{g['position_tv']:.3f} ({seconds:.1f} s)")
 
-    def epoch_pictures(self, model: nn.Module, data: dict[str, CoordDataset], epoch: int,
-                       device: torch.device) -> dict[str, np.ndarray]:
+    def epoch_pictures(self, model: nn.Module, epoch: int, device: torch.device) -> dict[str, np.ndarray]:
         from ..viz import grid
 
-        samples = getattr(self, "_samples", None)
+        samples = self.samples
         if samples is None:
-            samples = self.generate(model, self.latents(model)[: SAMPLE_GRID**2], device)
+            samples = self.generate(model, self.latents[: SAMPLE_GRID**2], device)
         shown = list(samples[: SAMPLE_GRID**2])
         # Black dividers, as the original's sample grids.
         return {f"samples_{epoch:03d}.png": grid(shown, columns=min(SAMPLE_GRID, len(shown)), gap=2, background=0)}

@@ -1,0 +1,105 @@
+"""The data file of a run, found and validated once: its path, its summary and its fingerprint.
+
+:func:`resolve_data` makes a :class:`RunData` when a run starts (the arch's default file in the
+current folder when none is given, generated if missing); :func:`recorded_data` makes one from what
+a run folder recorded (``evaluate``, ``--resume``), refusing a file that changed. Either validates the
+file by content once (:func:`~coordconv_data.store.summarize`); everything after it (the datasets, the
+geometry score's scene and reference centres, the fingerprint) reads through that summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+
+from ..store import FileSummary, StoreError, iter_datasets, summarize
+from .errors import TrainError
+from .options import TrainConfig
+
+__all__ = ["RunData", "resolve_data", "recorded_data", "fingerprint"]
+
+FINGERPRINT_KEYS = ("kind", "layout", "seed", "params", "lengths", "bytes")  # compared, then the samples' hash
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A validated data file: what a run trains on (or is evaluated on)."""
+
+    summary: FileSummary
+    fingerprint: dict[str, Any] = field(compare=False)
+
+    @property
+    def path(self) -> Path:
+        return self.summary.path
+
+    @classmethod
+    def open(cls, path: str | Path, kind: str | None = None) -> "RunData":
+        """Validate ``path`` (of ``kind``, if given) once; a one-line :class:`TrainError` otherwise."""
+        try:
+            summary = summarize(Path(path).resolve(), kind)
+        except StoreError as e:
+            raise TrainError(e.message, field=e.field, hint=e.hint) from None
+        return cls(summary, fingerprint(summary))
+
+
+def fingerprint(summary: FileSummary) -> dict[str, Any]:
+    """What identifies a validated data file: its absolute path, size, kind, seed, parameters, lengths,
+    and a hash of a few samples (first, middle, last) of every array. Cheap: a few reads, whatever its size."""
+    h = hashlib.sha256()
+    with h5py.File(summary.path, "r") as f:
+        for name, ds in iter_datasets(f):
+            h.update(f"{name}:{ds.shape}:{ds.dtype}".encode())
+            n = ds.shape[0] if ds.shape else 0
+            for i in sorted({0, n // 2, n - 1}) if n else ():
+                h.update(np.ascontiguousarray(ds[i]).tobytes())
+    return {
+        "path": str(summary.path.resolve()),
+        "bytes": summary.path.stat().st_size,
+        "kind": summary.kind,
+        "layout": summary.layout,
+        "seed": summary.seed,
+        "params": summary.params,
+        "lengths": summary.lengths,
+        "sample_hash": h.hexdigest()[:16],
+    }
+
+
+def resolve_data(cfg: TrainConfig, check: Callable[[FileSummary], None], *,
+                 announce: Callable[[str], None] | None = None) -> tuple[TrainConfig, RunData]:
+    """The run's data file: ``cfg.data``, or the arch's default file in the current folder (generated
+    with the generator's defaults when missing, said in one line to ``announce``), validated once as a
+    file of the arch's kind and then by ``check`` (the task's own requirements). Returns ``cfg`` with
+    ``data`` the file's absolute path."""
+    from ..datasets import dataset_class
+
+    if cfg.data is None:
+        path = dataset_class(cfg.dataset).ensure_file(Path("."), generate=True, announce=announce)
+    else:
+        path = Path(cfg.data)
+    data = RunData.open(path, cfg.dataset)
+    check(data.summary)
+    return replace(cfg, data=str(data.path)), data
+
+
+def recorded_data(recorded: dict[str, Any]) -> RunData:
+    """The data file a run recorded (``config.json``'s ``data``), refused in one line if it is gone or
+    no longer the file the run used."""
+    path = recorded.get("path")
+    if not path:
+        raise TrainError("the run's config.json does not record its data file", field="data", hint="pass {data}")
+    if not Path(path).is_file():
+        raise TrainError(f"{path}: the run's data file is gone", field="data", hint="pass {data} to use another file")
+    data = RunData.open(path)
+    now = data.fingerprint
+    changed = [f"{key} {recorded.get(key)!r} -> {now[key]!r}" for key in FINGERPRINT_KEYS if recorded.get(key) != now[key]]
+    if not changed and recorded.get("sample_hash") != now["sample_hash"]:
+        changed.append("the samples' content")
+    if changed:
+        raise TrainError(f"{path} changed since the run used it ({'; '.join(changed)})", field="data",
+                         hint="regenerate the run's file, or pass {data} to use this one")
+    return data
