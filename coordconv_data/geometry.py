@@ -270,7 +270,7 @@ class GeometryScore:
 
 # -- tables -------------------------------------------------------------------------------------------
 
-def _limits(spec: SceneSpec, rules: Rules) -> tuple[int, int]:
+def area_limits(spec: SceneSpec, rules: Rules) -> tuple[int, int]:
     """(least object area, most stray pixels) in pixels."""
     area = spec.reference_area
     return max(1, math.ceil(rules.min_object * area)), int(rules.stray * area)
@@ -321,7 +321,7 @@ def _placements(radius: int, search: int, shapes: tuple[int, ...] = (SQUARE, CIR
 # -- analysis -----------------------------------------------------------------------------------------
 
 @dataclass
-class _Found:
+class FoundObjects:
     """Per-object and per-image arrays of one batch (objects sorted by image, colour, raster order)."""
 
     image: np.ndarray  # (M,) image index
@@ -352,11 +352,11 @@ def _labels(images: np.ndarray, spec: SceneSpec, rules: Rules) -> np.ndarray:
     return out
 
 
-def _analyse(images: np.ndarray, spec: SceneSpec, rules: Rules) -> _Found:
+def find_objects(images: np.ndarray, spec: SceneSpec, rules: Rules) -> FoundObjects:
     """Apply the rules to a batch ``(N, H, W, 3)`` uint8 of already validated images."""
     n, h, w, _ = images.shape
     k_total, r, s = len(spec.colors), spec.radius, rules.search
-    min_area, _ = _limits(spec, rules)
+    min_area, _ = area_limits(spec, rules)
     labels = _labels(images, spec, rules)
     tall = labels.reshape(n * (h + 1), w)
     objmap = np.full(tall.shape, -1, dtype=np.int32)  # global object id per pixel, -1 for none
@@ -423,15 +423,17 @@ def _analyse(images: np.ndarray, spec: SceneSpec, rules: Rules) -> _Found:
     flat = obj_img * k_total + obj_color
     counts = np.bincount(flat, minlength=n * k_total).reshape(n, k_total)
     bad = np.bincount(flat[shape < 0], minlength=n * k_total).reshape(n, k_total)
-    _, stray_limit = _limits(spec, rules)
+    _, stray_limit = area_limits(spec, rules)
     ok = (counts == 1).all(1) & (bad == 0).all(1) & (stray <= stray_limit)
-    return _Found(image=obj_img, color=obj_color, center=center[order], area=obj_area[order], shape=shape,
+    return FoundObjects(image=obj_img, color=obj_color, center=center[order], area=obj_area[order], shape=shape,
                   fit=fit[order], counts=counts, bad=bad, stray=stray, ok=ok)
 
 
 # -- validation ---------------------------------------------------------------------------------------
 
-def _check_images(images: Any, spec: SceneSpec, ndim: int, what: str) -> np.ndarray:
+def check_images(images: Any, spec: SceneSpec, ndim: int, what: str) -> np.ndarray:
+    """``images`` as the scorer reads them (uint8 ``(N, H, W, 3)``, grey repeated to RGB), or a
+    ``ValueError`` naming ``what`` when they are not images of ``spec``'s canvas (``ndim`` 3: one image)."""
     if not isinstance(images, np.ndarray):
         raise ValueError(f"{what} must be a numpy array, got {type(images).__name__}")
     layout = "(H, W, 3) RGB or (H, W, 1) grey" if ndim == 3 else "(N, H, W, 3) RGB or (N, H, W, 1) grey"
@@ -446,7 +448,7 @@ def _check_images(images: Any, spec: SceneSpec, ndim: int, what: str) -> np.ndar
     return images
 
 
-def _verdicts(found: _Found) -> list[ImageVerdict]:
+def _verdicts(found: FoundObjects) -> list[ImageVerdict]:
     n = len(found.stray)
     starts = np.searchsorted(found.image, np.arange(n + 1))
     out = []
@@ -476,8 +478,8 @@ def inspect_image(image: np.ndarray, spec: SceneSpec, *, rules: Rules = DEFAULT_
     Shape:
         image: ``(H, W, 3)`` uint8 RGB or ``(H, W, 1)`` grey, with ``H == W == spec.size``.
     """
-    image = _check_images(image, spec, 3, "image")
-    return _verdicts(_analyse(image[None], spec, rules))[0]
+    image = check_images(image, spec, 3, "image")
+    return _verdicts(find_objects(image[None], spec, rules))[0]
 
 
 def inspect_images(images: np.ndarray, spec: SceneSpec, *, rules: Rules = DEFAULT_RULES) -> list[ImageVerdict]:
@@ -486,10 +488,10 @@ def inspect_images(images: np.ndarray, spec: SceneSpec, *, rules: Rules = DEFAUL
     Shape:
         images: ``(N, H, W, 3)`` uint8 RGB or ``(N, H, W, 1)`` grey.
     """
-    images = _check_images(images, spec, 4, "images")
+    images = check_images(images, spec, 4, "images")
     out: list[ImageVerdict] = []
     for start in range(0, len(images), CHUNK):
-        out += _verdicts(_analyse(images[start : start + CHUNK], spec, rules))
+        out += _verdicts(find_objects(images[start : start + CHUNK], spec, rules))
     return out
 
 
@@ -521,7 +523,7 @@ def score_images(images: np.ndarray, spec: SceneSpec, reference_centers: np.ndar
         images: ``(N, H, W, 3)`` uint8 RGB or ``(N, H, W, 1)`` grey, ``N >= 1``, ``H == W == spec.size``;
         reference_centers: ``(M, 2)`` ``(x, y)``, ``M >= 1``.
     """
-    images = _check_images(images, spec, 4, "images")
+    images = check_images(images, spec, 4, "images")
     ref = np.asarray(reference_centers)
     if ref.ndim != 2 or ref.shape[1] != 2 or len(ref) == 0:
         raise ValueError(f"reference_centers must be (M, 2) (x, y) with M >= 1, got shape {ref.shape}")
@@ -532,9 +534,9 @@ def score_images(images: np.ndarray, spec: SceneSpec, reference_centers: np.ndar
     n = len(images)
     ok = missing = extra = malformed = stray = 0
     centers = []
-    _, stray_limit = _limits(spec, rules)
+    _, stray_limit = area_limits(spec, rules)
     for start in range(0, n, CHUNK):
-        f = _analyse(images[start : start + CHUNK], spec, rules)
+        f = find_objects(images[start : start + CHUNK], spec, rules)
         ok += int(f.ok.sum())
         missing += int((f.counts == 0).any(1).sum())
         extra += int((f.counts > 1).any(1).sum())

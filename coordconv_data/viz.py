@@ -18,9 +18,6 @@ from .errors import InvalidParameter
 from .kinds import get_kind
 from .store import StoreError, atomic_write_bytes, check_target, read_split, summarize
 
-# The Lanes mask classes' colours (the one palette, kept by the kind): the name train/ draws with.
-LANES_CLASS_COLORS = np.array(get_kind("lanes").class_colors, np.uint8)
-
 # Extensions OpenCV encodes, by the format they name.
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WebP"}

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 
 from .errors import InvalidParameter
-from .geometry import DEFAULT_RULES, Rules, SceneSpec, _analyse, _check_images, _limits
+from .geometry import DEFAULT_RULES, Rules, SceneSpec, find_objects, check_images, area_limits
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -207,9 +207,9 @@ def _objects(images: np.ndarray, scene: SceneSpec, rules: Rules) -> tuple[np.nda
     """Per image and colour: centre ``(N, K, 2)`` (NaN: absent), mass ``(N, K)``, fitted ``(N, K)``."""
     n, h, w, _ = images.shape
     k_total = len(scene.colors)
-    min_area, _ = _limits(scene, rules)
+    min_area, _ = area_limits(scene, rules)
     weights = _weights(images, scene, rules)
-    found = _analyse(images, scene, rules)  # the geometry score's objects, for fitted centres
+    found = find_objects(images, scene, rules)  # the geometry score's objects, for fitted centres
     centers = np.full((n, k_total, 2), np.nan)
     mass = np.zeros((n, k_total))
     fitted = np.zeros((n, k_total), bool)
@@ -270,7 +270,7 @@ def walk_motion(images: np.ndarray, steps: int, scene: SceneSpec, *, rules: Rule
         A :class:`WalkMotion` (per step, per walk, and ``as_dict()`` averages).
     """
     steps = _check_steps(steps)
-    images = _check_images(images, scene, 4, "images")
+    images = check_images(images, scene, 4, "images")
     if len(images) % steps:
         raise ValueError(f"images must hold whole walks: {len(images)} images is not a multiple of steps={steps}")
     if not (isinstance(min_travel, (int, float)) and math.isfinite(min_travel) and min_travel >= 0):

@@ -582,3 +582,29 @@ def test_ddp_two_processes_gloo(files, tmp_path):
     assert record["world_size"] == 2
     assert [(r["epoch"], r["split"]) for r in _metric_rows(run)] == [("1", "train"), ("1", "val"), ("1", "test")]
     assert (run / "best.pt").is_file() and (run / "predictions.png").is_file()
+
+
+# -- the data file is validated once per run ---------------------------------------------------------
+
+@pytest.mark.parametrize("arch, data, extra", [
+    ("coordconv_classification", "nsc", ["--batch-size", "32"]),
+    ("fcn_vgg9", "lanes", ["--batch-size", "8"]),
+    ("clevr_gan", "soc", ["--batch-size", "8", "--width", "4", "--z-dim", "8", "--eval-samples", "8"]),
+])
+def test_a_run_validates_its_data_file_once(runner, files, tmp_path, monkeypatch, arch, data, extra):
+    from coordconv_data import store
+
+    calls = []
+    real = store._summarize
+    monkeypatch.setattr(store, "_summarize", lambda p, f, kind: calls.append(p) or real(p, f, kind))
+    run = tmp_path / "run"
+    r = runner.invoke(main, ["train", "--arch", arch, "--data", str(files[data]), "--epochs", "1", "--out", str(run),
+                             "-q", *extra])
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1, calls
+    calls.clear()
+    assert runner.invoke(main, ["evaluate", str(run)]).exit_code == 0
+    assert len(calls) == 1, calls
+    calls.clear()
+    assert runner.invoke(main, ["train", "--resume", str(run), "--epochs", "2", "-q"]).exit_code == 0
+    assert len(calls) == 1, calls

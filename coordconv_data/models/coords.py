@@ -154,7 +154,7 @@ class AddCoords(nn.Module):
         return f"rank={self.rank}, with_r={self.with_r}"
 
 
-class _CoordConvNd(nn.Module):
+class CoordConvNd(nn.Module):
     """AddCoords followed by exactly one convolution that sees the extra channels.
 
     The forward pass does not build the concatenated tensor. Convolution is linear in its input
@@ -228,7 +228,7 @@ class _CoordConvNd(nn.Module):
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, with_r={self.with_r}"
 
 
-class CoordConv1d(_CoordConvNd):
+class CoordConv1d(CoordConvNd):
     r"""CoordConv over sequences: :class:`AddCoords` (rank 1) then one :class:`torch.nn.Conv1d`.
 
     Takes the arguments of :class:`torch.nn.Conv1d` (``groups`` must be 1) plus ``with_r``.
@@ -248,7 +248,7 @@ class CoordConv1d(_CoordConvNd):
     _conv = nn.Conv1d
 
 
-class CoordConv2d(_CoordConvNd):
+class CoordConv2d(CoordConvNd):
     r"""CoordConv (Liu et al. 2018): :class:`AddCoords` (rank 2) then one :class:`torch.nn.Conv2d`.
 
     Takes the arguments of :class:`torch.nn.Conv2d` (``groups`` must be 1) plus ``with_r``.
@@ -274,7 +274,7 @@ class CoordConv2d(_CoordConvNd):
     _conv = nn.Conv2d
 
 
-class CoordConv3d(_CoordConvNd):
+class CoordConv3d(CoordConvNd):
     r"""CoordConv over volumes: :class:`AddCoords` (rank 3) then one :class:`torch.nn.Conv3d`.
 
     Takes the arguments of :class:`torch.nn.Conv3d` (``groups`` must be 1) plus ``with_r``. The inner

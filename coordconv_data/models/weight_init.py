@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from .coord_bias import CoordBiasConv2d
-from .coords import _CoordConvNd
+from .coords import CoordConvNd
 from .tiled import TiledCoordConv2d
 
 __all__ = ["he_normal_", "glorot_uniform_", "comparable_kaiming_init_"]
@@ -97,8 +97,8 @@ def comparable_kaiming_init_(module: nn.Module, generator: torch.Generator) -> n
     for m in module.modules():
         if id(m) in skip:
             continue
-        if isinstance(m, (_CoordConvNd, TiledCoordConv2d)):
-            if isinstance(m, _CoordConvNd):
+        if isinstance(m, (CoordConvNd, TiledCoordConv2d)):
+            if isinstance(m, CoordConvNd):
                 weight, bias, n_user = m.conv.weight, m.conv.bias, m.in_channels
                 skip.add(id(m.conv))
             else:
