@@ -1,26 +1,29 @@
 """Latent walks of a GAN, and how the generated objects move along them.
 
-The paper's picture of its GANs: along a walk in latent space, the CoordConv GAN's objects *move*
-across the canvas, while the plain GAN's *fade out* in one place and *in* at another. Two numbers
-per walk turn that picture into measurements (:func:`walk_motion`):
+The paper's picture of its GANs: along a walk in latent space, the CoordConv GAN's objects *slide*
+across the canvas, while the plain GAN's *fade out* in one place and *in* at another.
+:func:`walk_motion` turns that picture into a label per object and walk, from the object's centre
+and mass at every step:
 
-* ``jump_ratio``: the largest jump of the object's centre between consecutive steps, over the total
-  path length of the centre. Even travel over ``steps`` points gives ``1 / (steps - 1)``; an object
-  that teleports in one step gives 1.0. For scale: independent real Sort-of-Clevr images taken as
-  walks of 10 steps (every step a new random position) give about 0.19 (mean over 200 objects).
-* ``mass_dip``: the object's least foreground mass along the walk, over the mean of its masses at
-  the two ends. 1.0: no dip (it never shrinks or fades below its ends); near 0: it faded out and back in.
-  A Sort-of-Clevr object that changes shape also changes mass (circle 317 px, square 441 px at
-  r = 10), and occlusion hides part of it: those independent real images give about 0.84.
+* ``slide``: present at every step with a steady mass, and its centre's path is nearly straight
+  (end-to-end distance over path length at least :data:`STRAIGHT`) with even steps (no step longer
+  than :data:`EVEN` times ``1 / (steps - 1)`` of the path, or half of it);
+* ``still``: present throughout, steady, and its centre travels under ``min_travel`` pixels in all;
+* ``jitter``: present throughout and steady, but it wanders without getting anywhere, by steps no
+  longer than the object's radius (it always overlaps its last place);
+* ``teleport``: present throughout and steady, but its path is crooked or jumps: a step longer than
+  its radius that the path does not earn (a new place every step, or one jump);
+* ``fade``: its mass dips below :data:`FADE` of the mean of its two ends' masses, or it is absent
+  at some step (it faded out and in, cross-faded into a copy elsewhere, vanished or appeared): an
+  object that vanishes counts as faded, never as still;
+* ``absent``: no object of that colour at any step.
 
-The walks themselves (:func:`walk_latents`) follow the original's ``util.interpolate``: each point
-is rescaled to the linearly interpolated norm of the two ends (``path="norm"``). A straight line
-(``path="linear"``) passes through latents of smaller norm: for ``z`` uniform in ``[-1, 1]^d`` and
-large ``d``, about ``0.71 = sqrt(1/2)`` of the ends' norm mid-path, which shrinks or fades objects in
-any GAN and so blurs the very difference the measure looks for.
+So a square moved from A to B in even steps is a slide; the same square at a new random place at
+every step is a teleport (its path is long and crooked), however evenly its jumps average out; two
+squares cross-fading count as a fade, because the heaviest one's mass halves where they cross.
 
 **What the object is, per step and per colour of the scene** (:class:`~coordconv_data.geometry.SceneSpec`;
-one colour for Not-so-Clevr, each palette colour for Sort-of-Clevr, pooled in the averages):
+one colour for Not-so-Clevr, each palette colour for Sort-of-Clevr, pooled in the counts):
 
 1. *Foreground weight* of a pixel for colour ``k``: the pixel must not be labelled background by the
    geometry score's rule (farther than ``tolerance`` times the smallest gap between the scene's
@@ -30,19 +33,18 @@ one colour for Not-so-Clevr, each palette colour for Sort-of-Clevr, pooled in th
 2. *The object*: the heaviest 8-connected component of the pixels with weight for ``k``. Its *mass*
    is its summed weight (in pixels of full colour: 81 for a real 9x9 square). A component lighter
    than the geometry score's least object area (a quarter of the scene's reference area) is no
-   object: the step counts as *absent*, its centre is undefined (NaN) and its mass still counts.
-   Taking the heaviest component (not all of the colour's pixels) matters for a cross-fade: two
-   half-faded squares would put an all-pixel centroid half-way between them and hide the jump.
+   object: the step counts as *absent*. Taking the heaviest component (not all of the colour's pixels)
+   matters for a cross-fade: two half-faded squares would put an all-pixel centroid half-way between
+   them and keep the mass whole, hiding both the jump and the fade.
 3. *Its centre*: the fitted template centre when the geometry score finds exactly one well-formed
    object of that colour and it lies in the component (exact for clean shapes, and unmoved by a
    later object covering part of this one), otherwise the weighted centroid of the component.
 
-**Per walk and colour**: the centre's path runs through the steps where the object is present, so
-an object that disappears and reappears elsewhere makes one jump across the gap. ``jump_ratio`` is
-NaN when the object is present at fewer than two steps (*untracked*) or when its centre travels less
-than ``min_travel`` pixels in all (*still*: a walk whose object never moves says nothing about
-smoothness, and sub-pixel jitter would give meaningless ratios). ``mass_dip`` is NaN unless the object
-is present at both ends. Averages are over the walks where a value is defined, with the counts.
+The walks themselves (:func:`walk_latents`) follow the original's ``util.interpolate``: each point
+is rescaled to the linearly interpolated norm of the two ends (``path="norm"``). A straight line
+(``path="linear"``) passes through latents of smaller norm: for ``z`` uniform in ``[-1, 1]^d`` and
+large ``d``, about ``0.71 = sqrt(1/2)`` of the ends' norm mid-path, which shrinks or fades objects in
+any GAN and so blurs the very difference the measure looks for.
 
 No torch here except inside :func:`walk_latents`: the measure takes the ``uint8`` images the
 geometry score takes (:func:`~coordconv_data.geometry.to_uint8` converts a generator's output).
@@ -63,10 +65,14 @@ from .geometry import DEFAULT_RULES, Rules, SceneSpec, find_objects, check_image
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["PATHS", "WalkMotion", "walk_latents", "walk_motion"]
+__all__ = ["PATHS", "LABELS", "WalkMotion", "walk_latents", "walk_motion"]
 
 PATHS = ("norm", "linear")
-MIN_TRAVEL = 1.0  # px: a centre that travels less in a whole walk is "still"
+LABELS = ("slide", "still", "jitter", "teleport", "fade", "absent")
+MIN_TRAVEL = 1.0  # px: a centre that travels less in a whole walk is still
+STRAIGHT = 0.8  # least end-to-end distance over path length of a slide
+EVEN = 3.0  # a slide's longest step is at most EVEN / (steps - 1) of its path (and at most half of it)
+FADE = 0.6  # least mass over the ends' mean mass of an object that does not fade
 CHUNK = 256  # images analysed together (bounds memory: about 16 MiB per colour at 64x64)
 
 
@@ -120,64 +126,76 @@ def walk_latents(ends: "Tensor", steps: int, path: str = "norm") -> "Tensor":
 
 @dataclass(frozen=True)
 class WalkMotion:
-    """Per step, per walk, and averaged: how each colour's object moves along the walks.
+    """Per step and per walk: where each colour's object is, and how it moves (its label).
 
     ``rows`` walks of ``steps`` steps, ``K = len(names)`` colours.
 
     Attributes:
         steps: steps per walk.
         names: the scene's colour names.
+        radius: the scene's object radius in pixels (a jitter's steps are no longer).
         centers: ``(rows, steps, K, 2)`` float64 ``(x, y)`` centre of the object; NaN where absent.
         mass: ``(rows, steps, K)`` float64 foreground mass of the object (heaviest component), in
             pixels of full colour; 0 where there is none.
         fitted: ``(rows, steps, K)`` bool, whether the centre is the geometry score's template fit
             (else the weighted centroid; False where absent).
-        jump_ratio: ``(rows, K)`` largest centre jump / total path; NaN where undefined.
-        mass_dip: ``(rows, K)`` least mass / mean of the two ends' masses; NaN where undefined.
-        travel: ``(rows, K)`` total path length of the centre, in pixels (0 when not tracked).
+        labels: ``(rows, K)`` one of :data:`LABELS` per object and walk (the module docstring).
+        straightness: ``(rows, K)`` end-to-end distance over path length of the centre; NaN unless the
+            object is present throughout and travels.
+        longest_step: ``(rows, K)`` the longest step over the path length (``1 / (steps - 1)`` for
+            even travel, 1 for one jump); NaN where straightness is.
+        mass_dip: ``(rows, K)`` least mass over the mean of the two ends' masses (0 when absent at a
+            step or at an end); NaN for an absent object.
+        travel: ``(rows, K)`` path length of the centre in pixels over the steps it is present.
     """
 
     steps: int
     names: tuple[str, ...]
+    radius: float
     centers: np.ndarray
     mass: np.ndarray
     fitted: np.ndarray
-    jump_ratio: np.ndarray
+    labels: np.ndarray
+    straightness: np.ndarray
+    longest_step: np.ndarray
     mass_dip: np.ndarray
     travel: np.ndarray
 
     @property
-    def even_jump_ratio(self) -> float:
-        """``1 / (steps - 1)``: the jump ratio of perfectly even travel through every step."""
+    def even_step(self) -> float:
+        """``1 / (steps - 1)``: the longest step of perfectly even travel, over the path."""
         return 1.0 / (self.steps - 1)
 
+    def counts(self) -> dict[str, int]:
+        """How many objects (walks x colours) carry each label."""
+        return {label: int((self.labels == label).sum()) for label in LABELS}
+
     def as_dict(self) -> dict[str, float]:
-        """The averages over all walks and colours (pooled), with how many values each is over.
+        """The counts of each label and the pooled means, with what they are over.
 
-        Keys: ``walks`` (rows), ``objects`` (rows x colours), ``steps``, ``even_jump_ratio``,
-        ``jump_ratio`` / ``jump_ratio_median`` over the ``moving`` objects, ``still`` and
-        ``untracked`` counts, ``mass_dip`` / ``mass_dip_median`` over ``dip_measured`` objects. A
-        mean over no values is NaN.
+        Keys: ``walks``, ``objects`` (walks x colours), ``steps``, one count per label, ``slide_fraction``
+        (slides over the objects present at some step), ``moving`` (slides, jitters and teleports),
+        ``straightness`` and ``longest_step`` (means over the moving objects), ``mass_dip`` (mean
+        over the objects present at some step). A mean over no values is NaN.
         """
-        present = np.isfinite(self.centers[..., 0]).sum(axis=1)  # (rows, K)
-        jumps, dips = self.jump_ratio[np.isfinite(self.jump_ratio)], self.mass_dip[np.isfinite(self.mass_dip)]
+        counts = self.counts()
+        present = self.labels != "absent"
+        moving = np.isin(self.labels, ("slide", "jitter", "teleport"))
 
-        def stat(values: np.ndarray, fn: Any) -> float:
-            return float(fn(values)) if len(values) else math.nan
+        def mean(values: np.ndarray) -> float:
+            values = values[np.isfinite(values)]
+            return float(values.mean()) if len(values) else math.nan
 
         return {
-            "walks": int(self.jump_ratio.shape[0]),
-            "objects": int(self.jump_ratio.size),
+            "walks": int(self.labels.shape[0]),
+            "objects": int(self.labels.size),
             "steps": int(self.steps),
-            "even_jump_ratio": self.even_jump_ratio,
-            "jump_ratio": stat(jumps, np.mean),
-            "jump_ratio_median": stat(jumps, np.median),
-            "moving": int(len(jumps)),
-            "still": int(((present >= 2) & ~np.isfinite(self.jump_ratio)).sum()),
-            "untracked": int((present < 2).sum()),
-            "mass_dip": stat(dips, np.mean),
-            "mass_dip_median": stat(dips, np.median),
-            "dip_measured": int(len(dips)),
+            **counts,
+            "slide_fraction": counts["slide"] / int(present.sum()) if present.any() else math.nan,
+            "moving": int(moving.sum()),
+            "straightness": mean(self.straightness[moving]),
+            "longest_step": mean(self.longest_step[moving]),
+            "mass_dip": mean(self.mass_dip[present]),
         }
 
 
@@ -282,22 +300,43 @@ def walk_motion(images: np.ndarray, steps: int, scene: SceneSpec, *, rules: Rule
     mass = mass.reshape(rows, steps, k_total)
     fitted = fitted.reshape(rows, steps, k_total)
 
-    jump = np.full((rows, k_total), np.nan)
+    labels, straight, longest, dip, travel = _label(centers, mass, float(scene.radius), min_travel)
+    return WalkMotion(steps=steps, names=scene.names, radius=float(scene.radius), centers=centers, mass=mass,
+                      fitted=fitted, labels=labels, straightness=straight, longest_step=longest, mass_dip=dip,
+                      travel=travel)
+
+
+def _label(centers: np.ndarray, mass: np.ndarray, radius: float, min_travel: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per walk and colour: the label and the numbers it rests on (the rules of the module docstring)."""
+    rows, steps, k_total, _ = centers.shape
+    labels = np.full((rows, k_total), "absent", dtype=object)
+    straight, longest, dip = (np.full((rows, k_total), np.nan) for _ in range(3))
     travel = np.zeros((rows, k_total))
+    even_limit = min(0.5, EVEN / (steps - 1))
     for r in range(rows):
         for k in range(k_total):
-            c = centers[r, :, k]
-            c = c[np.isfinite(c[:, 0])]
-            if len(c) < 2:
+            present = np.isfinite(centers[r, :, k, 0])
+            if not present.any():
                 continue
+            c = centers[r, present, k]
             hops = np.sqrt(((c[1:] - c[:-1]) ** 2).sum(-1))
             travel[r, k] = hops.sum()
-            if travel[r, k] >= min_travel and travel[r, k] > 0:
-                jump[r, k] = hops.max() / travel[r, k]
-    present = np.isfinite(centers[..., 0])
-    ends = (mass[:, 0] + mass[:, -1]) / 2
-    both = present[:, 0] & present[:, -1]
-    dip = np.full((rows, k_total), np.nan)
-    dip[both] = mass.min(axis=1)[both] / ends[both]
-    return WalkMotion(steps=steps, names=scene.names, centers=centers, mass=mass, fitted=fitted, jump_ratio=jump,
-                      mass_dip=dip, travel=travel)
+            m = mass[r, :, k]
+            ends = (m[0] + m[-1]) / 2 if present[0] and present[-1] else 0.0
+            dip[r, k] = m.min() / ends if ends > 0 and present.all() else 0.0
+            if dip[r, k] < FADE:
+                labels[r, k] = "fade"
+                continue
+            if travel[r, k] < min_travel:
+                labels[r, k] = "still"
+                continue
+            straight[r, k] = float(np.sqrt(((c[-1] - c[0]) ** 2).sum())) / travel[r, k]
+            longest[r, k] = hops.max() / travel[r, k]
+            if straight[r, k] >= STRAIGHT and longest[r, k] <= even_limit:
+                labels[r, k] = "slide"
+            elif hops.max() <= radius:
+                labels[r, k] = "jitter"
+            else:
+                labels[r, k] = "teleport"
+    return labels.astype(str), straight, longest, dip, travel

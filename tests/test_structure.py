@@ -116,3 +116,7 @@ def test_no_library_error_names_a_flag_or_a_command():
     texts = raised_texts(exclude=("cli.py",))
     assert len(texts) > 100  # the walk sees the messages
     assert [t for t in texts if "--" in t or "coorddata " in t] == []
+def test_no_task_or_kind_comparison_outside_the_task_and_kind_modules():
+    assert comparisons(exclude=OWNERS) == []
+
+

@@ -1,5 +1,5 @@
-"""Latent walks (norm-corrected as the original's util.interpolate) and the motion measure: even
-travel without a dip for a moving square, a jump and a dip for one that fades out and in elsewhere."""
+"""Latent walks (norm-corrected as the original's util.interpolate) and the motion measure: every kind
+of synthetic walk (slide, fade, cross-fade, teleport, jitter, vanish, still) gets its label."""
 
 from __future__ import annotations
 
@@ -28,63 +28,67 @@ def grey_square(x, y, level=1.0, canvas=None):
 
 # -- the motion measure -------------------------------------------------------------------------------
 
-def test_even_travel_without_dip():
-    steps = 8
-    xs = [8 + 6 * s for s in range(steps)]  # 8 .. 50, 6 px per step
-    images = np.stack([grey_square(x, 30) for x in xs])
-    m = walk_motion(images, steps, SQUARE_SCENE)
-    assert m.jump_ratio.shape == m.mass_dip.shape == (1, 1)
-    assert m.jump_ratio[0, 0] == pytest.approx(1 / (steps - 1), abs=1e-12) == m.even_jump_ratio
-    assert m.mass_dip[0, 0] == 1.0 and m.travel[0, 0] == 42.0
-    assert m.centers[0, :, 0].tolist() == [[x, 30.0] for x in xs]
-    assert m.mass.ravel().tolist() == [81.0] * steps and m.fitted.all()
+STEPS = 10
+T = np.linspace(0, 1, STEPS)
+
+
+def walk(frames) -> np.ndarray:
+    return np.stack(list(frames))
+
+
+def synthetic_walks() -> dict[str, tuple[np.ndarray, str]]:
+    """Every kind of walk a GAN might draw, with the label it must get (one grey 9x9 square, 10 steps)."""
+    rng = np.random.default_rng(3)
+    jitter = np.cumsum(rng.integers(-1, 2, size=(STEPS, 2)), axis=0)
+    teleports = rng.integers(6, 58, size=(STEPS, 2))
+    return {
+        "slide": (walk(grey_square(8 + 5 * s, 30) for s in range(STEPS)), "slide"),
+        "diagonal slide": (walk(grey_square(8 + 5 * s, 10 + 4 * s) for s in range(STEPS)), "slide"),
+        "uneven slide": (walk(grey_square(int(8 + 45 * t**1.5), 30) for t in T), "slide"),
+        "fade out and in": (walk(grey_square(30, 30, level=abs(1 - 2 * t)) for t in T), "fade"),
+        "dim and back": (walk(grey_square(30, 30, level=1 - 0.6 * math.sin(math.pi * t)) for t in T), "fade"),
+        "cross-fade": (walk(grey_square(48, 45, level=t, canvas=grey_square(15, 15, level=1 - t)) for t in T), "fade"),
+        "out, gap, in elsewhere": (walk(grey_square(48, 45, level=max(0, 2 * t - 1), canvas=grey_square(
+            15, 15, level=max(0, 1 - 2 * t))) for t in T), "fade"),
+        "teleport every step": (walk(grey_square(int(x), int(y)) for x, y in teleports), "teleport"),
+        "one jump": (walk(grey_square(15 if t < 0.5 else 48, 20) for t in T), "teleport"),
+        "jitter": (walk(grey_square(30 + int(dx), 30 + int(dy)) for dx, dy in jitter), "jitter"),
+        "vanish": (walk(grey_square(30, 30, level=1.0 if t < 0.5 else 0.0) for t in T), "fade"),
+        "appear": (walk(grey_square(40, 20, level=0.0 if t < 0.3 else 1.0) for t in T), "fade"),
+        "still": (walk(grey_square(30, 30) for _ in T), "still"),
+        "nothing": (np.zeros((STEPS, 64, 64, 1), np.uint8), "absent"),
+    }
+
+
+@pytest.mark.parametrize("name", list(synthetic_walks()))
+def test_every_kind_of_walk_gets_its_label(name):
+    images, want = synthetic_walks()[name]
+    m = walk_motion(images, STEPS, SQUARE_SCENE)
+    assert m.labels.tolist() == [[want]], (name, m.straightness, m.longest_step, m.mass_dip)
+
+
+def test_walks_are_labelled_one_by_one_and_counted():
+    walks = synthetic_walks()
+    m = walk_motion(np.concatenate([images for images, _ in walks.values()]), STEPS, SQUARE_SCENE)
+    assert m.labels[:, 0].tolist() == [want for _, want in walks.values()]
     d = m.as_dict()
-    assert (d["walks"], d["objects"], d["moving"], d["still"], d["untracked"], d["dip_measured"]) == (1, 1, 1, 0, 0, 1)
-    assert d["jump_ratio"] == pytest.approx(1 / 7) and d["mass_dip"] == 1.0
+    assert (d["walks"], d["objects"], d["slide"], d["fade"], d["teleport"], d["jitter"], d["still"], d["absent"]) == \
+        (14, 14, 3, 6, 2, 1, 1, 1)
+    assert d["slide_fraction"] == pytest.approx(3 / 13) and d["moving"] == 6
 
 
-def test_diagonal_travel_in_a_grey_scene_is_even_too():
-    steps = 10
-    images = np.stack([grey_square(8 + 5 * s, 10 + 4 * s, level=128 / 255) for s in range(steps)])
-    m = walk_motion(images, steps, geo.SceneSpec.not_so_clevr(value=128))
-    assert m.jump_ratio[0, 0] == pytest.approx(1 / 9) and m.mass_dip[0, 0] == 1.0
-
-
-def test_fade_out_and_in_elsewhere_jumps_and_dips():
-    steps = 9
-    # Cross-fade: square A dims while square B brightens at the other side of the canvas.
-    t = np.linspace(0, 1, steps)
-    cross = np.stack([grey_square(48, 45, level=v, canvas=grey_square(15, 15, level=1 - v)) for v in t])
-    m = walk_motion(cross, steps, SQUARE_SCENE)
-    assert m.jump_ratio[0, 0] > 0.9  # the centre stays with the brighter square, then jumps across
-    assert m.mass_dip[0, 0] < 0.6  # at the crossing each square is about half-faded
-    # Out, then nothing, then in: one jump across the gap, and the mass falls to zero.
-    level_a = np.clip(1 - 2 * t, 0, 1)
-    level_b = np.clip(2 * t - 1, 0, 1)
-    gap = np.stack([grey_square(48, 45, level=b, canvas=grey_square(15, 15, level=a)) for a, b in zip(level_a, level_b)])
-    m = walk_motion(gap, steps, SQUARE_SCENE)
-    assert m.jump_ratio[0, 0] == 1.0 and m.mass_dip[0, 0] == 0.0
-    assert np.isnan(m.centers[0, steps // 2, 0]).all() and m.mass[0, steps // 2, 0] == 0.0
-    # The same pictures with even travel in one walk: per-walk values, and the averages pool them.
-    even = np.stack([grey_square(8 + 5 * s, 30) for s in range(steps)])
-    both = walk_motion(np.concatenate([even, gap]), steps, SQUARE_SCENE)
-    assert both.jump_ratio[:, 0].tolist() == [pytest.approx(1 / 8), 1.0]
-    assert both.mass_dip[:, 0].tolist() == [1.0, 0.0]
-    assert both.as_dict()["jump_ratio"] == pytest.approx((1 / 8 + 1) / 2) and both.as_dict()["mass_dip"] == 0.5
-
-
-def test_still_and_untracked_objects():
-    steps = 5
-    still = np.stack([grey_square(30, 30)] * steps)
-    blank = np.zeros((steps, 64, 64, 1), np.uint8)
-    once = blank.copy()
-    once[2] = grey_square(30, 30)
-    m = walk_motion(np.concatenate([still, blank, once]), steps, SQUARE_SCENE)
-    assert np.isnan(m.jump_ratio).all()
-    assert m.mass_dip[0, 0] == 1.0 and np.isnan(m.mass_dip[1:, 0]).all()
-    d = m.as_dict()
-    assert (d["moving"], d["still"], d["untracked"], d["dip_measured"]) == (0, 1, 2, 1)
-    assert math.isnan(d["jump_ratio"]) and d["mass_dip"] == 1.0
+def test_a_slide_is_straight_and_even_and_teleports_are_not():
+    walks = synthetic_walks()
+    slide = walk_motion(walks["slide"][0], STEPS, SQUARE_SCENE)
+    assert slide.straightness[0, 0] == 1.0 and slide.longest_step[0, 0] == pytest.approx(1 / 9)
+    assert slide.mass_dip[0, 0] == 1.0 and slide.travel[0, 0] == 45.0 and slide.fitted.all()
+    assert slide.centers[0, :, 0].tolist() == [[8.0 + 5 * s, 30.0] for s in range(STEPS)]
+    # A new random place every step: the jumps are as even on average as a slide's steps (what a
+    # largest-jump-over-path ratio alone measured), but the path is long and crooked.
+    tele = walk_motion(walks["teleport every step"][0], STEPS, SQUARE_SCENE)
+    assert tele.straightness[0, 0] < 0.3 and tele.mass_dip[0, 0] == 1.0
+    cross = walk_motion(walks["cross-fade"][0], STEPS, SQUARE_SCENE)
+    assert cross.mass_dip[0, 0] < 0.6  # the heaviest square is about half-faded where they cross
 
 
 def test_sort_of_clevr_objects_are_measured_per_colour():
@@ -97,9 +101,8 @@ def test_sort_of_clevr_objects_are_measured_per_colour():
         colour = tuple(int(round(255 - level * (255 - c))) for c in RED)
         cv2.circle(images[s], (15, 48) if s < steps / 2 else (48, 48), 10, colour, -1)
     m = walk_motion(images, steps, scene)
-    assert m.names == ("blue", "red") and m.jump_ratio.shape == (1, 2)
-    assert m.jump_ratio[0, 0] == pytest.approx(1 / 7) and m.mass_dip[0, 0] == 1.0
-    assert m.jump_ratio[0, 1] == 1.0 and m.mass_dip[0, 1] < 0.2
+    assert m.names == ("blue", "red") and m.labels.tolist() == [["slide", "fade"]]
+    assert m.longest_step[0, 0] == pytest.approx(1 / 7) and m.mass_dip[0, 1] < 0.2
     assert m.as_dict()["objects"] == 2
 
 
@@ -133,7 +136,7 @@ def test_generated_floats_through_to_uint8():
     images = np.stack([grey_square(10 + 8 * s, 20, level=128 / 255) for s in range(steps)])
     floats = images.transpose(0, 3, 1, 2).astype(np.float32) / 255
     m = walk_motion(geo.to_uint8(floats, (0, 1)), steps, geo.SceneSpec.not_so_clevr(value=128))
-    assert m.jump_ratio[0, 0] == pytest.approx(1 / 5) and m.mass_dip[0, 0] == 1.0
+    assert m.labels.tolist() == [["slide"]] and m.longest_step[0, 0] == pytest.approx(1 / 5) and m.mass_dip[0, 0] == 1.0
 
 
 # -- latent walks -------------------------------------------------------------------------------------

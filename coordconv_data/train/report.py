@@ -1,9 +1,12 @@
-"""``report.md`` of ``coorddata reproduce``: a summary table, then per experiment its runs and pictures.
+"""``report.md`` of ``coorddata reproduce``: every claim as a distribution over seeds, then per experiment
+its per-seed figures, pictures and commands.
 
-Every figure comes from the run folders (``metrics.csv``, ``best.pt``): supervised runs at the
-epoch selected on the validation split, reported on test; GANs at the epoch selected on their own
-samples, with the motion of norm-corrected latent walks drawn from that epoch's generator. Nothing
-here is typed in but the paper's figures (:class:`~.experiments.Experiment`).
+Every figure comes from the run folders (``metrics.csv``, ``best.pt``): supervised runs at the epoch
+selected on the validation split, reported on test; GANs at the epoch selected on their own samples,
+with the motion of norm-corrected latent walks drawn from that epoch's generator. A claim
+(:mod:`.claims`) is judged on each seed; the report gives how many seeds hold it, the median and a
+distribution-free interval, and the epochs each seed needed to reach the threshold. Nothing here is
+typed in but the paper's figures (:class:`~.experiments.Experiment`).
 """
 
 from __future__ import annotations
@@ -15,28 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .claims import ClaimResult, judge
 from .config import recipe_source
 from .experiments import DATA, Experiment, Run
 
-__all__ = ["RunResult", "collect", "write_report"]
+__all__ = ["SeedRun", "RunResult", "collect", "write_report", "WALK_ROWS", "WALK_STEPS"]
 
-WALK_ROWS, WALK_STEPS, WALK_SEED = 16, 10, 0  # the walks measured and drawn for every GAN run
+WALK_ROWS, WALK_STEPS, WALK_SEED = 16, 10, 0  # the walks measured for every GAN run (and drawn for its first seed)
 
 
 @dataclass
-class RunResult:
-    """What one finished run shows: its history, the selected epoch, and (GANs) its walks."""
+class SeedRun:
+    """One seed of a run: its history (GANs: with a ``walks`` row at the selected epoch) and selection."""
 
-    run: Run
-    data: Path
+    seed: int
     folder: Path
-    task: str
-    primary: str
     rows: list[dict[str, Any]]
     selected: int
     wall: float | None
-    motion: dict[str, Any] = field(default_factory=dict)  # GANs: walk_motion(...).as_dict()
-    walks: Path | None = None  # GANs: the picture of the walks
 
     @property
     def epochs(self) -> int:
@@ -46,14 +45,28 @@ class RunResult:
         return next((r for r in self.rows if int(r["epoch"]) == epoch and r["split"] == split), {})
 
 
+@dataclass
+class RunResult:
+    """What one run shows over its seeds."""
+
+    run: Run
+    data: Path
+    task: Any  # the Task class
+    seeds: list[SeedRun] = field(default_factory=list)
+    walks: Path | None = None  # GANs: the picture of the first seed's walks
+
+    def histories(self) -> dict[int, tuple[list[dict[str, Any]], int]]:
+        return {s.seed: (s.rows, s.selected) for s in self.seeds}
+
+
 def _rows(folder: Path) -> list[dict[str, Any]]:
     with open(folder / "metrics.csv") as f:
         return [{k: (float(v) if k != "split" and v not in ("", None) else v) for k, v in r.items()}
                 for r in csv.DictReader(f)]
 
 
-def _walks(result: RunResult, pictures: Path) -> None:
-    """Norm-corrected latent walks from best.pt: their motion, and a picture of the first 8."""
+def _walks(folder: Path, picture: Path | None) -> dict[str, Any]:
+    """Norm-corrected latent walks from best.pt: their motion (and a picture of the first 8)."""
     from ..geometry import SceneSpec
     from ..viz import enlarge, grid, write_png
     from ..walks import walk_latents, walk_motion
@@ -61,25 +74,32 @@ def _walks(result: RunResult, pictures: Path) -> None:
     from .interpolate import walk_ends
     from .tasks import task_for
 
-    model, cfg, _ = load_run_model(result.folder, "best")
+    model, cfg, _ = load_run_model(folder, "best")
     images = task_for(cfg).generate(model, walk_latents(walk_ends(model.z_dim, WALK_ROWS, WALK_SEED), WALK_STEPS), "cpu")
-    result.motion = walk_motion(images, WALK_STEPS, SceneSpec.from_file(cfg.data)).as_dict()
-    result.walks = pictures / f"{result.folder.parent.name}-{result.folder.name}-walks.png"
-    write_png(grid([enlarge(im, 2) for im in images[: 8 * WALK_STEPS]], columns=WALK_STEPS, gap=2, background=0),
-              result.walks, force=True)
+    motion = walk_motion(images, WALK_STEPS, SceneSpec.from_file(cfg.data)).as_dict()
+    if picture is not None:
+        write_png(grid([enlarge(im, 2) for im in images[: 8 * WALK_STEPS]], columns=WALK_STEPS, gap=2, background=0),
+                  picture, force=True)
+    return motion
 
 
-def collect(run: Run, data: Path, folder: Path, wall: float | None, pictures: Path) -> RunResult:
+def collect(run: Run, data: Path, folders: dict[int, tuple[Path, float | None]], pictures: Path) -> RunResult:
+    """A run's seeds from their folders (``seed -> (folder, seconds trained)``)."""
     import torch
 
     from ..models import model_info
     from .tasks import TASKS
 
     task = TASKS[model_info(run.arch).task]
-    selected = int(torch.load(folder / "best.pt", map_location="cpu", weights_only=True)["epoch"])
-    result = RunResult(run, data, folder, task.name, task.primary, _rows(folder), selected, wall)
-    if task.generates:
-        _walks(result, pictures)
+    result = RunResult(run, data, task)
+    for i, (seed, (folder, wall)) in enumerate(sorted(folders.items())):
+        selected = int(torch.load(folder / "best.pt", map_location="cpu", weights_only=True)["epoch"])
+        seed_run = SeedRun(seed, folder, _rows(folder), selected, wall)
+        if task.generates:
+            picture = pictures / f"{folder.parent.name}-{folder.name}-walks.png" if i == 0 else None
+            seed_run.rows.append({"epoch": selected, "split": "walks", **_walks(folder, picture)})
+            result.walks = picture or result.walks
+        result.seeds.append(seed_run)
     return result
 
 
@@ -89,77 +109,112 @@ def _num(value: Any, digits: int = 3, unit: str = "") -> str:
     return f"{value:.{digits}f}{unit}"
 
 
-def _metric(result: RunResult, row: dict[str, Any]) -> str:
-    value = row.get(result.primary)
-    return _num(value, 3, " px") if result.primary == "px_error" else _num(value)
+def _fig(task: Any, value: float) -> str:
+    return _num(value, 3, task.unit)
 
 
-def _figure(result: RunResult) -> str:
-    """The run's headline figure, with the epoch it comes from."""
-    if result.task == "gan":
-        g, m = result.at(result.selected, "generated"), result.motion
-        return (f"geometry {_num(g.get('geometry'))}, position_tv {_num(g.get('position_tv'), 2)}, walk jump ratio "
-                f"{_num(m.get('jump_ratio'), 2)}, mass dip {_num(m.get('mass_dip'), 2)} (epoch {result.selected} of "
-                f"{result.epochs})")
-    return f"{result.primary} {_metric(result, result.at(result.selected, 'test'))} (epoch {result.selected} of {result.epochs})"
+def _judged(exp: Experiment, results: list[RunResult]) -> list[tuple[ClaimResult, RunResult]]:
+    by_name = {r.run.name: r for r in results}
+    return [(judge(c, name, by_name[name].histories()), by_name[name]) for c in exp.claims for name in c.runs
+            if name in by_name]
 
 
-def summary(results: list[tuple[Experiment, list[RunResult]]]) -> list[str]:
-    """One row per run: the figure (test at the epoch selected on validation; GANs: their samples)."""
-    lines = ["| experiment | run | arch | our figure (test, epoch selected on val; GANs: on their samples) | paper / study |",
-             "|---|---|---|---|---|"]
-    for exp, rs in results:
-        for i, r in enumerate(rs):
-            lines.append(f"| {exp.name if i == 0 else ''} | {r.run.name} | `{r.run.arch}` | {_figure(r)} "
+def _interval(cr: ClaimResult, task: Any) -> str:
+    median, low, high, coverage = cr.interval()
+    if cr.n < 2:
+        return _fig(task, median)
+    return f"{_fig(task, median)} [{_fig(task, low)}, {_fig(task, high)}; {coverage:.0%}]"
+
+
+def _reached(cr: ClaimResult, epochs: int) -> str:
+    reached = cr.reached()
+    if not reached:
+        return f"none in {epochs}"
+    spread = f"{min(reached)}-{max(reached)}" if min(reached) != max(reached) else f"{reached[0]}"
+    return f"{spread} ({len(reached)} of {cr.n})"
+
+
+def summary(judged: list[tuple[Experiment, list[tuple[ClaimResult, RunResult]]]]) -> list[str]:
+    """One row per claim and run: how many seeds hold it, the median with its interval, the epochs."""
+    lines = ["| experiment | claim | run | rule | seeds holding | median [95% interval; coverage] "
+             "| epochs to reach it (test) | paper / study |", "|---|---|---|---|---|---|---|---|"]
+    for exp, claims in judged:
+        for i, (cr, rr) in enumerate(claims):
+            epochs = max(s.epochs for s in rr.seeds)
+            lines.append(f"| {exp.name if i == 0 else ''} | {cr.claim.text} | {cr.run} | `{cr.claim.rule}` "
+                         f"| **{cr.held} of {cr.n}** | {_interval(cr, rr.task)} | {_reached(cr, epochs)} "
                          f"| {exp.short if i == 0 else ''} |")
     return lines
 
 
-def _supervised(results: list[RunResult], out: Path) -> list[str]:
-    lines = ["| run | arch | data | epochs | selected epoch (on val) | val (selected) | test (selected) | test (last epoch) "
-             "| train (last epoch, running) | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
-    details = []
+def _claim_table(cr: ClaimResult, rr: RunResult) -> list[str]:
+    claim, task = cr.claim, rr.task
+    extra = list(claim.metrics) if len(claim.metrics) > 1 else []
+    head = "| seed | selected epoch | " + "".join(f"{m} | " for m in extra) + \
+           f"{claim.split} figure (selected) | {claim.split} figure (last epoch) | holds | first epoch at the threshold |"
+    lines = [f"**{claim.text}** ({cr.run}: `{claim.rule}`, judged at the epoch selected on "
+             f"{'its samples' if task.generates else 'val'}): {cr.held} of {cr.n} seeds hold it.", "", head,
+             "|" + "---|" * (6 + len(extra))]
+    for s, sr in zip(cr.seeds, rr.seeds):
+        row = sr.at(s.selected_epoch, claim.split) if s.selected_epoch is not None else {}
+        cells = "".join(f"{_num(row.get(m))} | " for m in extra)
+        lines.append(f"| {s.seed} | {s.selected_epoch} of {s.last_epoch} | {cells}{_fig(task, s.selected)} "
+                     f"| {_fig(task, s.last)} | {'yes' if s.holds else 'no'} | {s.reached_at or '-'} |")
+    return lines + [""]
+
+
+def _supervised_runs(results: list[RunResult], out: Path) -> list[str]:
+    lines = ["| run | arch | data | seeds | epochs | test (selected epoch), per seed | val (selected epoch), per seed "
+             "| wall per seed |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        best, last = r.selected, r.epochs
-        lines.append(f"| {r.run.name} | `{r.run.arch}` | {DATA[r.run.data].name} | {last} | {best} "
-                     f"| {_metric(r, r.at(best, 'val'))} | **{_metric(r, r.at(best, 'test'))}** "
-                     f"| {_metric(r, r.at(last, 'test'))} | {_metric(r, r.at(last, 'train'))} "
-                     f"| {f'{r.wall:.0f} s' if r.wall else '-'} |")
-        if r.task == "segmentation":
-            test = r.at(best, "test")
-            names = [k[len("recall_"):] for k in test if k.startswith("recall_")]
-            details.append(f"- {r.run.name} (`{r.run.arch}`) test per-class recall at the selected epoch: "
-                           + ", ".join(f"{n} {test[f'recall_{n}']:.2f}" for n in names))
-    lines += ["", f"Metric: {', '.join(sorted({r.primary for r in results}))}; each run's `metrics.csv` holds every epoch."]
-    lines += details + ["", "| run | curves | predictions (test) |", "|---|---|---|"]
+        p = r.task.primary
+        tests = ", ".join(_fig(r.task, s.at(s.selected, "test").get(p)) for s in r.seeds)
+        vals = ", ".join(_fig(r.task, s.at(s.selected, "val").get(p)) for s in r.seeds)
+        walls = [s.wall for s in r.seeds if s.wall]
+        lines.append(f"| {r.run.name} | `{r.run.arch}` | {DATA[r.run.data].name} | {len(r.seeds)} "
+                     f"| {max(s.epochs for s in r.seeds)} | {p}: {tests} | {vals} "
+                     f"| {f'{sum(walls) / len(walls):.0f} s' if walls else '-'} |")
+    lines += ["", "Pictures of the first seed:", "", "| run | curves | predictions (test, selected epoch) |", "|---|---|---|"]
     for r in results:
-        rel = r.folder.relative_to(out)
+        rel = r.seeds[0].folder.relative_to(out)
         lines.append(f"| {r.run.name} | ![curves]({rel}/curves.png) | ![predictions]({rel}/predictions.png) |")
     return lines
 
 
-def _gan(results: list[RunResult], out: Path) -> list[str]:
-    even = 1 / (WALK_STEPS - 1)
-    lines = ["| run | arch | epochs | selected epoch (on its samples) | geometry | position_tv | missing | extra | malformed "
-             f"| stray | walk jump ratio (even: {even:.3f}) | walk mass dip | moving / still / untracked objects | wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def _gan_runs(results: list[RunResult], out: Path) -> list[str]:
+    from ..walks import LABELS
+
+    lines = ["| run | arch | seed | selected epoch (on its samples) | geometry | position_tv | "
+             + " | ".join(f"walks: {label}" for label in LABELS) + " | slide fraction | wall |",
+             "|" + "---|" * (9 + len(LABELS))]
+    untrained = []
     for r in results:
-        g, m = r.at(r.selected, "generated"), r.motion
-        lines.append(f"| {r.run.name} | `{r.run.arch}` | {r.epochs} | {r.selected} | **{_num(g['geometry'])}** "
-                     f"| {_num(g['position_tv'])} | {_num(g['missing'])} | {_num(g['extra'])} | {_num(g['malformed'])} "
-                     f"| {_num(g['stray'])} | **{_num(m['jump_ratio'])}** | **{_num(m['mass_dip'])}** "
-                     f"| {m['moving']} / {m['still']} / {m['untracked']} | {f'{r.wall:.0f} s' if r.wall else '-'} |")
-    real = next(row for row in results[0].rows if row["split"] == "real")
+        for s in r.seeds:
+            g, m = s.at(s.selected, "generated"), s.at(s.selected, "walks")
+            counts = " | ".join(str(int(m.get(label, 0))) for label in LABELS)
+            lines.append(f"| {r.run.name} | `{r.run.arch}` | {s.seed} | {s.selected} of {s.epochs} "
+                         f"| {_num(g.get('geometry'))} | {_num(g.get('position_tv'))} | {counts} "
+                         f"| **{_num(m.get('slide_fraction'), 2)}** | {f'{s.wall:.0f} s' if s.wall else '-'} |")
+        if all(float(s.at(s.selected, "generated").get("geometry", 0.0)) == 0.0 for s in r.seeds):
+            untrained.append(r.run.name)
+    real = next(row for row in results[0].seeds[0].rows if row["split"] == "real")
     lines += ["", f"Real images of the file score geometry {real['geometry']:.3f}, position_tv {real['position_tv']:.3f} "
-                  f"({int(real['n'])} images): the ceiling.", "",
-              f"Walks: {WALK_ROWS} norm-corrected latent walks of {WALK_STEPS} steps from each run's best.pt (the "
-              "original's `util.interpolate`); jump ratio = largest centre jump / path length, mass dip = least "
-              "foreground mass / mean of the two ends' (1: no fading), averaged over the objects that moved (still: "
-              "travelled under 1 px; untracked: present at fewer than two steps).", "",
-              "| run | samples of the selected epoch | latent walks (the first 8, one per row) |", "|---|---|---|"]
+                  f"({int(real['n'])} images): the ceiling."]
+    if untrained:
+        lines += ["", f"**Not trained far enough to judge:** {', '.join(untrained)} draw(s) no correct scene at this "
+                      "budget on any seed (geometry 0): their walks show what their blobs do, not what a trained "
+                      "generator does, and the claims about them say no more than that."]
+    lines += ["", f"Walks: {WALK_ROWS} norm-corrected latent walks of {WALK_STEPS} steps from each seed's best.pt (the "
+                  "original's `util.interpolate`), every colour's object labelled (`coordconv_data.walks`): slide "
+                  "(a nearly straight path in even steps, steady mass), still, jitter, teleport (a crooked or jumping "
+                  "path), fade (its mass dips below 0.6 of its ends', or it vanishes at some step), absent. Slide "
+                  "fraction: slides over the objects present.", "",
+              "| run | samples of the selected epoch (first seed) | latent walks (first seed, the first 8, one per row) |",
+              "|---|---|---|"]
     for r in results:
-        lines.append(f"| {r.run.name} | ![samples]({r.folder.relative_to(out)}/samples_{r.selected:03d}.png) "
-                     f"| ![walks]({r.walks.relative_to(out)}) |")
+        s = r.seeds[0]
+        walks = f"![walks]({r.walks.relative_to(out)})" if r.walks else "-"
+        lines.append(f"| {r.run.name} | ![samples]({s.folder.relative_to(out)}/samples_{s.selected:03d}.png) | {walks} |")
     return lines
 
 
@@ -169,19 +224,32 @@ def write_report(results: list[tuple[Experiment, list[RunResult]]], budget: str,
 
     from .. import __version__
 
-    lines = [f"# coorddata reproduce --budget {budget}", "",
+    judged = [(exp, _judged(exp, rs)) for exp, rs in results]
+    seeds = sorted({s.seed for _, rs in results for r in rs for s in r.seeds})
+    lines = [f"# coorddata reproduce --budget {budget} --seeds {len(seeds)}", "",
              f"coordconv_data {__version__}, torch {torch.__version__}, Python {platform.python_version()}; the runs "
-             f"trained for {minutes:.1f} min in all. Supervised figures: test at the epoch selected on the "
-             "validation split (a tenth of the train split); GANs: the epoch selected on their samples' geometry "
-             "score. Nothing is selected on test.", "", "## Summary", "", *summary(results), ""]
-    for exp, rs in results:
+             f"trained for {minutes:.1f} min in all, on seeds {', '.join(map(str, seeds))} (a run that says so on fewer). "
+             "Each claim is judged on every seed at the epoch selected on the validation split (a tenth of the train "
+             "split; GANs: the epoch selected on their samples' geometry score), on test. Nothing is selected on "
+             "test; the epochs to reach a threshold describe the test curves after the fact. The interval is "
+             "distribution-free: order statistics of the seeds' figures, with the coverage they give.", "",
+             "## Claims", "", *summary(judged), ""]
+    for (exp, rs), (_, claims) in zip(results, judged):
         lines += [f"## {exp.name}: {exp.title}", "", f"**Paper / study:** {exp.claim}.", ""]
         if exp.note.get(budget):
             lines += [f"**This budget departs from the recipe:** {exp.note[budget]}.", ""]
-        archs = sorted({r.run.arch for r in rs})
-        lines += ["**Recipes** (`coorddata models`): " + "; ".join(f"`{a}` from {recipe_source(a)}" for a in archs), ""]
-        lines += (_gan if rs and rs[0].task == "gan" else _supervised)(rs, out)
-        lines += ["", "Commands:", "", "```console"]
-        lines += [f"$ {r.run.command(r.data.relative_to(out), r.folder.relative_to(out))}" for r in rs]
+        sources: dict[str, list[str]] = {}
+        for arch in sorted({r.run.arch for r in rs}):
+            sources.setdefault(recipe_source(arch), []).append(f"`{arch}`")
+        lines += ["**Recipes** (`coorddata models`): " + "; ".join(f"{', '.join(a)} from {src}"
+                                                                 for src, a in sources.items()), ""]
+        for cr, rr in claims:
+            lines += _claim_table(cr, rr)
+        if rs:
+            lines += (_gan_runs if rs[0].task.generates else _supervised_runs)(rs, out)
+        lines += ["", "Commands (one per seed):", "", "```console"]
+        for r in rs:
+            folder = Path("runs") / budget / r.run.folder(exp.name, "SEED")
+            lines.append(f"$ {r.run.command(r.data.relative_to(out), folder, 'SEED')}")
         lines += ["```", ""]
     return "\n".join(lines)

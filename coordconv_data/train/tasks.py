@@ -97,6 +97,7 @@ class Task:
     dataset_task: ClassVar[str]  # the datasets' name of this task's (input, target)
     optimizer_names: ClassVar[tuple[str, ...]]
     generates: ClassVar[bool] = False  # a generator of images (latent walks, samples)
+    unit: ClassVar[str] = ""  # written after the primary metric's values
     default_options: ClassVar[dict[str, Any]] = {}  # options of every arch of the task (a recipe may override)
     drop_last: ClassVar[bool] = False  # drop an epoch's last partial batch
     channels_last: ClassVar[bool] = True  # train channels-last on the CPU (in one process)
@@ -201,13 +202,6 @@ class Task:
         """What ``evaluate`` reports of a checkpoint's model: metrics per split (or per source)."""
         raise NotImplementedError
 
-    @classmethod
-    def headline(cls, row: dict[str, Any], digits: int = 3) -> str:
-        """A run's figure in a report, from the row of its selected epoch (``primary value``)."""
-        value = row.get(cls.primary)
-        if value in (None, "") or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return f"{value:.{digits}f}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -481,6 +475,7 @@ class Regression(SupervisedTask):
     dataset_task = "regression"
     primary = "px_error"
     higher_is_better = False
+    unit = " px"
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(output, target)
