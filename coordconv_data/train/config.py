@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from ..errors import InvalidParameter
 from ..models import HyperparameterError, UnknownModelError, create_model, list_models, model_info
-from ..store import FileSummary, StoreError, summarize
-from .errors import TrainError
 from .options import INTERM_LOSSES, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY, TrainConfig
 from .tasks import TASKS
 

@@ -274,4 +274,5 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, device: str = "au
         task.check_other_data(raw.get("data", {}), found.fingerprint)
     task.setup(found)
     return {"run": str(run_dir), "arch": cfg.arch, "task": cfg.task, "data": str(found.path), "epoch": ck["epoch"],
-            "checkpoint": checkpoint, "selected_on": raw.get("selection"), **task.checkpoint_metrics(model, dev)}
+            "checkpoint": checkpoint, "selected_on": raw.get("selection"),
+            **task.checkpoint_metrics(model, dev, Dist(1, 0, dev))}

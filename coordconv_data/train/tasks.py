@@ -198,7 +198,7 @@ class Task:
         """The line ``coorddata train`` ends with (``summary``: a :class:`~.fit.FitSummary`)."""
         raise NotImplementedError
 
-    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device, dist: Any) -> dict[str, dict[str, Any]]:
         """What ``evaluate`` reports of a checkpoint's model: metrics per split (or per source)."""
         raise NotImplementedError
 
@@ -317,10 +317,8 @@ class SupervisedTask(Task):
         return [{"split": split, **self.evaluate_split(model, self.splits[split], device, dist)}
                 for split in ("val", "test") if split in self.splits]
 
-    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
-        from .distributed import Dist
-
-        return {split: self.evaluate_split(model, ds, device, Dist(1, 0, device)) for split, ds in self.splits.items()}
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device, dist: Any) -> dict[str, dict[str, Any]]:
+        return {split: self.evaluate_split(model, ds, device, dist) for split, ds in self.splits.items()}
 
     @classmethod
     def summary_line(cls, s: Any) -> str:
@@ -790,10 +788,8 @@ class GAN(Task):
 
         return [dist.on_rank0(measure)]
 
-    def checkpoint_metrics(self, model: nn.Module, device: torch.device) -> dict[str, dict[str, Any]]:
-        from .distributed import Dist
-
-        generated = self.evaluate(model, device, Dist(1, 0, device))[0]
+    def checkpoint_metrics(self, model: nn.Module, device: torch.device, dist: Any) -> dict[str, dict[str, Any]]:
+        generated = self.evaluate(model, device, dist)[0]
         return {"generated": {k: v for k, v in generated.items() if k != "split"},
                 "real": {k: v for k, v in self.real_row().items() if k != "split"}}
 
