@@ -41,7 +41,7 @@ class Recorder:
         run.save_checkpoint("last.pt", {**payload, "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                                         "history": history, **selection.state_dict()})
         run.write_metrics(history, task.columns())
-        run.write_picture("curves.png", task.curves(history))
+        run.write_picture("curves.png", task.curves(history, selection.best_epoch))
         pictures = task.epoch_pictures(model, epoch, device)
         if improved:
             pictures.update(task.selected_pictures(model, device))
