@@ -504,9 +504,12 @@ def train_options(fn: Callable) -> Callable:
               help="Run folder (new or empty). [default: runs/<arch>-<dataset>-<time>]")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt (same options; --epochs may grow).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="YAML or JSON file of these options (a run's config.json too); options given here override it.")
+@click.option("--print-config", is_flag=True, help="Print the resolved options as YAML (a --config file) and stop.")
 @quiet_option
 @domain_errors
-def train(resume: Path | None, quiet: bool, **options: Any) -> None:
+def train(resume: Path | None, config: Path | None, print_config: bool, quiet: bool, **options: Any) -> None:
     """Train a model on a data file; write a run folder.
 
     The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
@@ -523,26 +526,35 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     from .train import train as run_training
     from .train.allocator import keep_freed_memory
 
-    keep_freed_memory()
     ctx = click.get_current_context()
     log = None if quiet else (lambda line: click.echo(line, err=True))
     bar = lambda total, label: progress(total, label, quiet)  # noqa: E731
     values = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
+    given: dict[str, Any] = {}  # what the user gave on the command line, hyperparameters under hparams
+    for name, value in values.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            continue
+        if name in HPARAMS:
+            given.setdefault("hparams", {})[name] = value
+        else:
+            given[name] = value
     if resume is not None:
-        given: dict[str, Any] = {}
-        for name, value in values.items():
-            if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
-                continue
-            if name in HPARAMS:
-                given.setdefault("hparams", {})[name] = value
-            else:
-                given[name] = value
+        if config is not None or print_config:
+            raise click.UsageError("--resume continues a run with its own options; --config and --print-config "
+                                   "are for a new run.")
+        keep_freed_memory()
         summary = resume_run(resume, given, progress=bar, log=log)
     else:
-        if values["arch"] is None:
-            raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
-        hparams = {k: values.pop(k) for k in HPARAMS}
-        cfg = TrainConfig(**values, hparams={k: v for k, v in hparams.items() if v is not None})
+        from .train.configfile import merge_options, read_config_file
+
+        chosen = merge_options(read_config_file(config) if config is not None else {}, given)
+        if chosen.get("arch") is None:
+            raise click.UsageError("Missing option '--arch' (or --config FILE naming one, or --resume RUN_DIR).")
+        cfg = TrainConfig(**chosen)
+        if print_config:
+            _print_config(cfg)
+            return
+        keep_freed_memory()
         summary = run_training(cfg, progress=bar, log=log)
     if summary.rank == 0 and not quiet:
         click.echo(summary.text())
@@ -553,6 +565,18 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _print_config(cfg: Any) -> None:
+    """``cfg`` resolved (every default of its arch filled in), as a YAML file ``--config`` reads."""
+    from .train.config import resolve
+    from .train.configfile import printable_options, to_yaml
+
+    resolved = resolve(cfg)
+    click.echo(to_yaml(printable_options(resolved), header=f"coorddata train --config FILE: {resolved.arch}, "
+                       "every default resolved", comments={
+                           "data": "null: the arch's default file in the current folder, made if missing",
+                           "out": "null: runs/<arch>-<dataset>-<time>"}), nl=False)
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
