@@ -452,6 +452,60 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
                    f"({layout} layout, {_size(out)})")
 
 
+# -- exports -----------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "webdataset"]), default="parquet", show_default=True,
+              help="parquet: a folder per split of Parquet files that Hugging Face datasets loads (needs the "
+                   "[export] extra); webdataset: tar shards of NNNNNN.png + NNNNNN.json.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Export folder (new, empty, or an earlier export with --force). [default: <file>_<format> here]")
+@click.option("--verify", "verify_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Check an export folder against its SHA256SUMS (no FILE) and stop.")
+@workers_option
+@force_option
+@quiet_option
+@domain_errors
+def export(file: Path | None, fmt: str, out: Path | None, verify_dir: Path | None, workers: int, force: bool,
+           quiet: bool) -> None:
+    """Export a data FILE for Hugging Face datasets (Parquet) or WebDataset, with a dataset card.
+
+    Every field of every sample, exact: images as PNG (the Hugging Face Image layout in Parquet), the
+    other arrays as typed columns, class ids with their names. The folder holds README.md (a dataset
+    card with the Hub's YAML header: features, splits, licence; what the data is, its generation
+    parameters, the command that regenerates it byte for byte, the citation) and SHA256SUMS, which
+    `coorddata export --verify DIR` checks.
+    """
+    from .export import export_file, verify_export
+
+    if verify_dir is not None:
+        if file is not None or out is not None:
+            raise click.UsageError("--verify DIR checks an export; give no FILE or --out with it.")
+        result = verify_export(verify_dir)
+        if not quiet:
+            click.echo(f"{verify_dir}: all {len(result.files)} files ({_fmt_size(result.bytes)}) match SHA256SUMS")
+        return
+    if file is None:
+        raise click.UsageError("Missing argument 'FILE' (or --verify DIR).")
+    target = out if out is not None else Path(f"{file.stem}_{fmt}")
+    from .store import summarize
+
+    total = sum(summarize(file).lengths.values())
+    with progress(total, f"export {file.name}", quiet) as advance:
+        result = export_file(file, target, fmt=fmt, force=force, workers=workers, progress=advance)
+    if not quiet:
+        splits = ", ".join(f"{name} {n}" for name, n in result.splits.items())
+        click.echo(f"wrote {target}: {fmt}, {splits} ({len(result.files)} files and SHA256SUMS, "
+                   f"{_fmt_size(result.bytes)}; {file.name}: {_size(file)})")
+
+
+def _fmt_size(n: int) -> str:
+    from .writer import format_bytes
+
+    return format_bytes(n)
+
+
 # -- training ----------------------------------------------------------------------------------------
 
 class _ArchOption(click.Option):
