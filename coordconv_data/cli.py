@@ -463,7 +463,8 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
               help="Export folder (new, empty, or an earlier export with --force). [default: <file>_<format> here]")
 @click.option("--verify", "verify_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Check an export folder against its SHA256SUMS (no FILE) and stop.")
-@workers_option
+@click.option("--workers", type=click.IntRange(1, 256), default=lambda: os.cpu_count() or 1,
+              show_default="number of CPUs", help="Threads encoding the PNGs; the export is identical for every count.")
 @force_option
 @quiet_option
 @domain_errors
