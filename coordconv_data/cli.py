@@ -497,8 +497,8 @@ def export(file: Path | None, fmt: str, out: Path | None, verify_dir: Path | Non
         result = export_file(file, target, fmt=fmt, force=force, workers=workers, progress=advance)
     if not quiet:
         splits = ", ".join(f"{name} {n}" for name, n in result.splits.items())
-        click.echo(f"wrote {target}: {fmt}, {splits} ({len(result.files)} files and SHA256SUMS, "
-                   f"{_fmt_size(result.bytes)}; {file.name}: {_size(file)})")
+        click.echo(f"wrote {target}: {fmt}, {splits} ({len(result.files)} files, {_fmt_size(result.bytes)}, and "
+                   f"SHA256SUMS; {file.name}: {_size(file)})")
 
 
 def _fmt_size(n: int) -> str:

@@ -65,8 +65,8 @@ def _store_error(message: str, **kw: Any) -> CoordDataError:
 
 @dataclass
 class ExportResult:
-    """What an export wrote: its folder, format, the samples per split, the files SHA256SUMS lists, and the
-    bytes of every file (SHA256SUMS included)."""
+    """What an export wrote (or a verified export holds): its folder, format, the samples per split, the
+    files SHA256SUMS lists and their bytes in all."""
 
     out: Path
     format: str
@@ -498,7 +498,7 @@ def export_file(source: str | os.PathLike, out: str | os.PathLike, *, fmt: str =
             os.close(lock)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    return ExportResult(out, fmt, {s: summary.lengths[s] for s in splits}, files, total + (out / MANIFEST).stat().st_size)
+    return ExportResult(out, fmt, {s: summary.lengths[s] for s in splits}, files, total)
 
 
 def verify_export(folder: str | os.PathLike) -> ExportResult:
