@@ -572,7 +572,9 @@ def train(resume: Path | None, config: Path | None, print_config: bool, quiet: b
     IoU, mean IoU, pixel accuracy), gan (one discriminator and two generator steps per iteration;
     the geometry score of its samples). best.pt is the epoch best on a validation split carved from
     train (GANs: on their samples), never on test. The run folder holds config.json, metrics.csv,
-    last.pt, best.pt, curves.png and predictions.png (GANs: samples_<epoch>.png). Under `torchrun
+    last.pt, best.pt, curves.png and predictions.png (GANs: samples_<epoch>.png), and with --logger
+    tensorboard TensorBoard's event files. Options may come from a YAML or JSON --config file (a run's
+    config.json repeats that run); --print-config shows them resolved. Under `torchrun
     --nproc-per-node N -m coordconv_data train ...` every arch trains with DistributedDataParallel.
     """
     from .train import TrainConfig

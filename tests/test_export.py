@@ -64,17 +64,16 @@ def _card(folder: Path) -> tuple[dict, str]:
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
-def test_parquet_round_trip_through_datasets(runner, files, tmp_path, kind, monkeypatch):
+def test_parquet_round_trip_through_datasets(runner, files, tmp_path, kind):
     datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = str(tmp_path / "cache")  # datasets' cache, kept in the test's folder
     out = tmp_path / "pq"
     r = _export(runner, files[kind], out, "parquet")
     assert r.exit_code == 0, r.output
     assert f"wrote {out}: parquet" in r.output
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "SHA256SUMS", "test", "train"]
     expected = _expected(files[kind])
-    data = datasets.load_dataset("parquet", data_dir=str(out))
+    data = datasets.load_dataset("parquet", data_dir=str(out), cache_dir=cache)
     assert sorted(data) == sorted(expected)
     columns = get_kind(kind).columns(summarize(files[kind]).attrs)
     for split, want in expected.items():
@@ -103,7 +102,7 @@ def test_parquet_round_trip_through_datasets(runner, files, tmp_path, kind, monk
     info = datasets.DatasetInfo._from_yaml_dict(dict(header["dataset_info"]))
     assert info.features == data["train"].features
     assert {s.name: s.num_examples for s in info.splits.values()} == {s: d.num_rows for s, d in data.items()}
-    by_card = datasets.load_dataset(str(out))
+    by_card = datasets.load_dataset(str(out), cache_dir=cache)
     assert by_card["train"].features == data["train"].features and sorted(by_card) == sorted(data)
     assert [c["path"] for c in header["configs"][0]["data_files"]] == [f"{s}/*.parquet" for s in ("train", "test")]
 
