@@ -452,6 +452,61 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
                    f"({layout} layout, {_size(out)})")
 
 
+# -- exports -----------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "webdataset"]), default="parquet", show_default=True,
+              help="parquet: a folder per split of Parquet files that Hugging Face datasets loads (needs the "
+                   "[export] extra); webdataset: tar shards of NNNNNN.png + NNNNNN.json.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Export folder (new, empty, or an earlier export with --force). [default: <file>_<format> here]")
+@click.option("--verify", "verify_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Check an export folder against its SHA256SUMS (no FILE) and stop.")
+@click.option("--workers", type=click.IntRange(1, 256), default=lambda: os.cpu_count() or 1,
+              show_default="number of CPUs", help="Threads encoding the PNGs; the export is identical for every count.")
+@force_option
+@quiet_option
+@domain_errors
+def export(file: Path | None, fmt: str, out: Path | None, verify_dir: Path | None, workers: int, force: bool,
+           quiet: bool) -> None:
+    """Export a data FILE for Hugging Face datasets (Parquet) or WebDataset, with a dataset card.
+
+    Every field of every sample, exact: images as PNG (the Hugging Face Image layout in Parquet), the
+    other arrays as typed columns, class ids with their names. The folder holds README.md (a dataset
+    card with the Hub's YAML header: features, splits, licence; what the data is, its generation
+    parameters, the command that regenerates it byte for byte, the citation) and SHA256SUMS, which
+    `coorddata export --verify DIR` checks.
+    """
+    from .export import export_file, verify_export
+
+    if verify_dir is not None:
+        if file is not None or out is not None:
+            raise click.UsageError("--verify DIR checks an export; give no FILE or --out with it.")
+        result = verify_export(verify_dir)
+        if not quiet:
+            click.echo(f"{verify_dir}: all {len(result.files)} files ({_fmt_size(result.bytes)}) match SHA256SUMS")
+        return
+    if file is None:
+        raise click.UsageError("Missing argument 'FILE' (or --verify DIR).")
+    target = out if out is not None else Path(f"{file.stem}_{fmt}")
+    from .store import summarize
+
+    total = sum(summarize(file).lengths.values())
+    with progress(total, f"export {file.name}", quiet) as advance:
+        result = export_file(file, target, fmt=fmt, force=force, workers=workers, progress=advance)
+    if not quiet:
+        splits = ", ".join(f"{name} {n}" for name, n in result.splits.items())
+        click.echo(f"wrote {target}: {fmt}, {splits} ({len(result.files)} files, {_fmt_size(result.bytes)}, and "
+                   f"SHA256SUMS; {file.name}: {_size(file)})")
+
+
+def _fmt_size(n: int) -> str:
+    from .writer import format_bytes
+
+    return format_bytes(n)
+
+
 # -- training ----------------------------------------------------------------------------------------
 
 class _ArchOption(click.Option):
@@ -504,9 +559,12 @@ def train_options(fn: Callable) -> Callable:
               help="Run folder (new or empty). [default: runs/<arch>-<dataset>-<time>]")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt (same options; --epochs may grow).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="YAML or JSON file of these options (a run's config.json too); options given here override it.")
+@click.option("--print-config", is_flag=True, help="Print the resolved options as YAML (a --config file) and stop.")
 @quiet_option
 @domain_errors
-def train(resume: Path | None, quiet: bool, **options: Any) -> None:
+def train(resume: Path | None, config: Path | None, print_config: bool, quiet: bool, **options: Any) -> None:
     """Train a model on a data file; write a run folder.
 
     The arch's task decides inputs, targets, loss and metrics: classification (exact-pixel
@@ -514,7 +572,9 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     IoU, mean IoU, pixel accuracy), gan (one discriminator and two generator steps per iteration;
     the geometry score of its samples). best.pt is the epoch best on a validation split carved from
     train (GANs: on their samples), never on test. The run folder holds config.json, metrics.csv,
-    last.pt, best.pt, curves.png and predictions.png (GANs: samples_<epoch>.png). Under `torchrun
+    last.pt, best.pt, curves.png and predictions.png (GANs: samples_<epoch>.png), and with --logger
+    tensorboard TensorBoard's event files. Options may come from a YAML or JSON --config file (a run's
+    config.json repeats that run); --print-config shows them resolved. Under `torchrun
     --nproc-per-node N -m coordconv_data train ...` every arch trains with DistributedDataParallel.
     """
     from .train import TrainConfig
@@ -523,26 +583,35 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
     from .train import train as run_training
     from .train.allocator import keep_freed_memory
 
-    keep_freed_memory()
     ctx = click.get_current_context()
     log = None if quiet else (lambda line: click.echo(line, err=True))
     bar = lambda total, label: progress(total, label, quiet)  # noqa: E731
     values = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
+    given: dict[str, Any] = {}  # what the user gave on the command line, hyperparameters under hparams
+    for name, value in values.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            continue
+        if name in HPARAMS:
+            given.setdefault("hparams", {})[name] = value
+        else:
+            given[name] = value
     if resume is not None:
-        given: dict[str, Any] = {}
-        for name, value in values.items():
-            if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
-                continue
-            if name in HPARAMS:
-                given.setdefault("hparams", {})[name] = value
-            else:
-                given[name] = value
+        if config is not None or print_config:
+            raise click.UsageError("--resume continues a run with its own options; --config and --print-config "
+                                   "are for a new run.")
+        keep_freed_memory()
         summary = resume_run(resume, given, progress=bar, log=log)
     else:
-        if values["arch"] is None:
-            raise click.UsageError("Missing option '--arch' (or --resume RUN_DIR).")
-        hparams = {k: values.pop(k) for k in HPARAMS}
-        cfg = TrainConfig(**values, hparams={k: v for k, v in hparams.items() if v is not None})
+        from .train.configfile import merge_options, read_config_file
+
+        chosen = merge_options(read_config_file(config) if config is not None else {}, given)
+        if chosen.get("arch") is None:
+            raise click.UsageError("Missing option '--arch' (or --config FILE naming one, or --resume RUN_DIR).")
+        cfg = TrainConfig(**chosen)
+        if print_config:
+            _print_config(cfg)
+            return
+        keep_freed_memory()
         summary = run_training(cfg, progress=bar, log=log)
     if summary.rank == 0 and not quiet:
         click.echo(summary.text())
@@ -553,6 +622,18 @@ def train(resume: Path | None, quiet: bool, **options: Any) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _print_config(cfg: Any) -> None:
+    """``cfg`` resolved (every default of its arch filled in), as a YAML file ``--config`` reads."""
+    from .train.config import resolve
+    from .train.configfile import printable_options, to_yaml
+
+    resolved = resolve(cfg)
+    click.echo(to_yaml(printable_options(resolved), header=f"coorddata train --config FILE: {resolved.arch}, "
+                       "every default resolved", comments={
+                           "data": "null: the arch's default file in the current folder, made if missing",
+                           "out": "null: runs/<arch>-<dataset>-<time>"}), nl=False)
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:

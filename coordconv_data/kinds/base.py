@@ -220,6 +220,34 @@ def int_attr(attrs: Mapping[str, Any], params: Mapping[str, Any], attr: str, par
 
 
 @dataclass(frozen=True)
+class Column:
+    """One field of a sample outside HDF5 (an export's column, a WebDataset sample's entry): ``name``,
+    read from the split's array ``array``; ``image``: stored as a PNG (an ``(S, S, C)`` or ``(S, S)``
+    uint8 array); ``names``: the class name of each integer value (an image's: of each pixel value);
+    ``about``: what it holds, for a dataset card."""
+
+    name: str
+    array: str
+    about: str
+    image: bool = False
+    names: tuple[str, ...] = ()
+
+
+#: The CoordConv paper, which every kind's data comes from or follows.
+COORDCONV_CITATION = """@inproceedings{liu2018coordconv,
+  title     = {An Intriguing Failing of Convolutional Neural Networks and the CoordConv Solution},
+  author    = {Liu, Rosanne and Lehman, Joel and Molino, Piero and Petroski Such, Felipe and Frank, Eric and
+               Sergeev, Alex and Yosinski, Jason},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  volume    = {31},
+  year      = {2018},
+  eprint    = {1807.03247},
+  archivePrefix = {arXiv},
+  url       = {https://arxiv.org/abs/1807.03247}
+}"""
+
+
+@dataclass(frozen=True)
 class Kind:
     """Everything about one dataset kind. Subclasses (one per kind) fill in the behaviour.
 
@@ -264,6 +292,17 @@ class Kind:
     def legend(self, attrs: Mapping[str, Any]) -> list[tuple[str, tuple[int, int, int]]]:
         """(name, RGB) entries drawn under a preview; empty when the tiles say it all."""
         return []
+
+    # -- outside HDF5 (exports and their dataset cards) -----------------------------------------------
+    #: A title and a paragraph (markdown) saying what the data is, and the works to cite (BibTeX).
+    title: ClassVar[str] = ""
+    about: ClassVar[str] = ""
+    citations: ClassVar[tuple[str, ...]] = (COORDCONV_CITATION,)
+
+    def columns(self, attrs: Mapping[str, Any]) -> tuple[Column, ...]:
+        """The fields of a native file's samples, in order, as an export writes them (``attrs``: the
+        file's attributes, for class names that a file records)."""
+        raise NotImplementedError
 
     # -- the generator ----------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ import numpy as np
 from ..draw import enlarge, scale_for
 from ..generate import lanes as generator
 from ..generate.perlin import BASE_MAX
-from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr
+from .base import COORDCONV_CITATION, ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
 
 # The one palette of the mask classes, for every picture (previews, training predictions): background
 # black, yellow right yellow, yellow left sky blue, red bottom red (RGB).
@@ -39,7 +39,39 @@ NATIVE = LayoutSpec(
 )
 
 
+CUSTOM_CONV2D_CITATION = """@misc{customconv2d,
+  title        = {custom-conv2d: a coordinate-bias convolution and the Lanes segmentation study},
+  author       = {pskugit},
+  howpublished = {\\url{https://github.com/pskugit/custom-conv2d}},
+  note         = {GitHub repository}
+}"""
+
+
 class LanesKind(Kind):
+    title = "Lanes"
+    about = ("The custom-conv2d study's segmentation data: yellow and red filled circles on a fractal Perlin-noise "
+             "background, with a 4-class mask whose class depends on *where* a circle is, which a plain "
+             "convolution cannot see: a yellow circle is class 1 (yellow right) when its centre is right of the "
+             "image's middle and 2 (yellow left) otherwise; a red circle is class 3 (red bottom) in the bottom half "
+             "and background (0) in the top half; later circles overwrite earlier ones. By default 128x128 RGB "
+             "images with 3 circles each (yellow or red with p = 0.5, radius 10..26); the noise is an exact port "
+             "of the `noise` package's `pnoise2`.")
+    citations = (COORDCONV_CITATION, CUSTOM_CONV2D_CITATION)
+
+    def columns(self, attrs: Mapping[str, Any]) -> tuple[Column, ...]:
+        classes = tuple(self.class_names)
+        return (Column("image", "images", "the RGB image", image=True),
+                Column("mask", "masks", "the class of every pixel (a grey PNG whose values are the class ids)",
+                       image=True, names=classes),
+                Column("centers", "centers", "each circle's centre as (x, y) in pixels, in drawing order"),
+                Column("radii", "radii", "each circle's radius in pixels"),
+                Column("colors", "colors", "each circle's colour", names=generator.COLOR_NAMES),
+                Column("classes", "classes", "each circle's class (a red circle in the top half is background)",
+                       names=classes),
+                Column("noise_bases", "noise_bases", "each colour field's pnoise2 base (R, G, B)"),
+                Column("noise_offsets", "noise_offsets", "each colour field's pnoise2 offset in lattice cells "
+                                                         "(x, y; R, G, B)"))
+
     def cli_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
         # coorddata lanes: --test-n defaults to half of --n
         return {} if "test_n" in given else {"test_n": int(given.get("n", generator.LanesSpec.n)) // 2}

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import MARK, enlarge, label, scale_for
 from ..generate import not_so_clevr as generator
-from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr
+from .base import ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
 
 
 def _last_pixel(symbols: Mapping[str, int]) -> int:
@@ -51,6 +51,20 @@ NATIVE_SQUARE_VALUE = 255  # a native file's square (0/1 mask * 255)
 class NotSoClevrKind(Kind):
     gan_value_range = (0.0, GAN_GRAY)
     has_scene = True
+    title = "Not-so-Clevr"
+    about = ("One 9x9 white square on a black 64x64 canvas, its centre swept over every position `(x, y)` with "
+             "x and y in 4..59: 3,136 images, the data of the CoordConv paper's coordinate classification, "
+             "regression and rendering experiments, in the paper's order and split. The *uniform* split holds a "
+             "random quarter out for testing (the paper's draw: 2,368 train / 768 test); the *quadrant* split holds "
+             "out the bottom-right quadrant, x and y in 33..59 (2,407 train / 729 test), so a model is tested on "
+             "positions it never saw. The image equals the one-hot map of its centre convolved with a 9x9 box.")
+
+    def columns(self, attrs: Mapping[str, Any]) -> tuple[Column, ...]:
+        return (Column("image", "images", "the 64x64 grey image: 255 on the square, 0 elsewhere", image=True),
+                Column("onehot", "onehots", "the one-hot map of the centre: 1 at row y, column x, 0 elsewhere "
+                                            "(the regression input)", image=True),
+                Column("location", "locations", "the square's centre as (x, y) in pixels (the classification "
+                                                "target is the pixel y * 64 + x)"))
 
     def file_name(self, holdout: str | None = None, **options: Any) -> str:
         return f"not_so_clevr_{holdout or 'quadrant'}.h5"

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import enlarge, label, scale_for
 from ..generate import sort_of_clevr as generator
-from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr, json_attr
+from .base import ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr, json_attr
 
 
 def _last_color(symbols: Mapping[str, int]) -> int:
@@ -43,6 +43,20 @@ ORIGINAL = LayoutSpec(
 class SortOfClevrKind(Kind):
     gan_value_range = (-1.0, 1.0)  # the original's pixel / 127.5 - 1
     has_scene = True
+    title = "Sort-of-Clevr"
+    about = ("Coloured squares and circles at random places on a plain canvas, every object's colour, shape and "
+             "centre recorded beside its image. By default the CoordConv paper's two-object data for its GAN "
+             "experiments: 50,000 64x64 white images, each with a blue and a red object, a 21x21 square or a "
+             "radius-10 circle (50/50), centres uniform in 10..53 on both axes and at least 20 px apart; later "
+             "objects are drawn over earlier ones. With more objects and another size it is data like the "
+             "relational-networks Sort-of-CLEVR's (Santoro et al., 2017).")
+
+    def columns(self, attrs: Mapping[str, Any]) -> tuple[Column, ...]:
+        names = tuple(name for name, _ in self.palette(attrs))
+        return (Column("image", "images", "the RGB image", image=True),
+                Column("colors", "colors", "each object's colour, in drawing order", names=names),
+                Column("shapes", "shapes", "each object's shape, in drawing order", names=generator.SHAPES),
+                Column("centers", "centers", "each object's centre as (x, y) in pixels, in drawing order"))
 
     def scene(self, summary: Any) -> dict[str, Any]:
         """The file's canvas, object size, background and palette (a file of the original script has

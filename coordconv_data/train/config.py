@@ -4,7 +4,7 @@
 fills in the defaults and checks every option against the arch, raising
 :class:`~coordconv_data.errors.InvalidParameter` (naming the field) before anything is read or
 written (:func:`.data.resolve_data` then finds the data file). :func:`resume_config` merges the
-options given to ``--resume`` with the run's own: only ``epochs`` and ``device`` may change.
+options given to ``--resume`` with the run's own: only ``epochs``, ``device`` and ``logger`` may change.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import torch
 
 from ..errors import InvalidParameter
 from ..models import HyperparameterError, UnknownModelError, create_model, list_models, model_info
-from .options import INTERM_LOSSES, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY, TrainConfig
+from .errors import TrainError
+from .options import (INTERM_LOSSES, LOGGERS, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY,
+                      TrainConfig)
 from .tasks import TASKS
 
 __all__ = ["TrainConfig", "Recipe", "RECIPES", "resolve", "resume_config", "defaults_for",
@@ -180,8 +182,23 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         create_model(cfg.arch, **out.hparams)
     except HyperparameterError as e:
         raise InvalidParameter(e.field or "arch", str(e)) from None
+    check_logger(out.logger)
     pick_device(out.device)
     return out
+
+
+def check_logger(name: str | None) -> None:
+    """Refuse an unknown logger, or tensorboard where its package is not installed (before any work)."""
+    if name is None or name == "csv":
+        return
+    if name not in LOGGERS:
+        raise InvalidParameter("logger", f"logger must be one of {', '.join(LOGGERS)}, got {name!r}")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TrainError("the tensorboard logger needs the tensorboard package, which is not installed",
+                         field="logger", hint="pip install 'coordconv_data[tensorboard]', or train without {logger} "
+                                              "tensorboard")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -194,7 +211,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def resume_config(run_cfg: TrainConfig, given: dict[str, Any]) -> TrainConfig:
-    """The config of a resumed run: the run's own, with ``epochs`` and ``device`` from ``given``.
+    """The config of a resumed run: the run's own, with ``epochs``, ``device`` and ``logger`` from ``given``.
 
     ``given`` holds only the options the user passed (hyperparameters under ``hparams``); any other
     that differs from the run's is refused, naming it.
@@ -209,12 +226,12 @@ def resume_config(run_cfg: TrainConfig, given: dict[str, Any]) -> TrainConfig:
                 used = run_cfg.hparams.get(name)
                 if not _same(v, used):
                     raise InvalidParameter(name, f"{name} {v!r} differs from the resumed run's ({used!r}); "
-                                                 "a resumed run keeps its options (only epochs and device may change)")
+                                                 "a resumed run keeps its options (only epochs, device and logger may change)")
             continue
         used = getattr(run_cfg, key)
         if key == "data" and value is not None:
             value = str(Path(value).resolve())
         if not _same(value, used):
             raise InvalidParameter(key, f"{key} {value!r} differs from the resumed run's ({used!r}); "
-                                        "a resumed run keeps its options (only epochs and device may change)")
+                                        "a resumed run keeps its options (only epochs, device and logger may change)")
     return out

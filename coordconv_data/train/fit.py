@@ -132,14 +132,26 @@ def fit(cfg: TrainConfig, data: RunData, run: RunDir | None, dist: Dist, *, chec
         selection.load_state_dict(checkpoint)
     nets = task.networks(model, dist.wrap)
     recorder = Recorder(run, task, log)
-    recorder.start(_config_record(cfg, task, data, dist))
+    try:
+        return _loop(cfg, task, splits, model, optimizers, selection, nets, recorder, history, start, run, dist,
+                     data, progress)
+    finally:
+        recorder.close()
+
+
+def _loop(cfg: TrainConfig, task: Task, splits: dict[str, Any], model: torch.nn.Module,
+          optimizers: dict[str, torch.optim.Optimizer], selection: Any, nets: Any, recorder: Recorder,
+          history: list[dict[str, Any]], start: int, run: RunDir | None, dist: Dist, data: RunData,
+          progress: Progress | None) -> FitSummary:
+    device = dist.device
+    if task.generates and not any(r["split"] == "real" for r in history):
+        history.append({"epoch": 0, **dist.on_rank0(task.real_row)})
+    recorder.start(_config_record(cfg, task, data, dist), history)
     sampler = DistributedSampler(splits["train"], num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(splits["train"], batch_size=cfg.batch_size, sampler=sampler, drop_last=task.drop_last)
     if len(loader) == 0:
         raise InvalidParameter("batch_size", f"batch_size {cfg.batch_size} leaves no whole batch of the "
                                              f"{len(sampler)} training samples")
-    if task.generates and not any(r["split"] == "real" for r in history):
-        history.append({"epoch": 0, **dist.on_rank0(task.real_row)})
     train_seconds = sum(r.get("seconds", 0.0) for r in history if r["split"] == "train")
     t_start = time.perf_counter()
     base_rates = task.base_rates()

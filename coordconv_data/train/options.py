@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["TrainConfig", "Option", "OPTIONS", "HPARAMS", "SEED_MAX", "OPTIMIZERS", "LR_POLICIES",
-           "INTERM_LOSSES", "DEVICES", "CHECKPOINTS", "RESUMABLE", "TAKEN_BY", "BUDGETS", "MAX_EVAL_SAMPLES",
-           "option", "flag"]
+           "INTERM_LOSSES", "DEVICES", "CHECKPOINTS", "LOGGERS", "RESUMABLE", "TAKEN_BY", "BUDGETS",
+           "MAX_EVAL_SAMPLES", "RUN_FORMAT", "RUN_OPTIONS", "option", "flag"]
 
 SEED_MAX = 2**63 - 1  # a training seed: initialisation, shuffling and noise (torch takes 64 bits)
 OPTIMIZERS = ("adam", "sgd")
@@ -21,8 +21,10 @@ LR_POLICIES = ("constant", "step")
 INTERM_LOSSES = ("softmax", "mse", "none")
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINTS = ("best", "last")
+LOGGERS = ("csv", "tensorboard")  # metrics.csv is always written; tensorboard adds event files
 MAX_EVAL_SAMPLES = 50000  # generated images are kept in memory as uint8
-RESUMABLE = ("epochs", "device")  # the options a resumed run may change
+RESUMABLE = ("epochs", "device", "logger")  # the options a resumed run may change
+RUN_FORMAT = "coordconv_data-run-1"  # the format of a run folder's config.json and checkpoints
 TAKEN_BY = {"lr2": "GAN archs", "eval_samples": "GAN archs", "val_fraction": "supervised archs",
             "interm_loss": "coordconv_rendering"}  # options only some archs take
 
@@ -63,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     out: str | None = None
+    logger: str | None = None  # csv (metrics.csv alone) or tensorboard (event files too); None: csv
     task: str | None = None  # filled by resolve: the arch's task
     dataset: str | None = None  # filled by resolve: the arch's dataset kind
 
@@ -130,8 +133,15 @@ OPTIONS: tuple[Option, ...] = (
                         "every common weight; coordinate biases start at zero).", ("study", "comparable"), hparam=True),
     Option("per_input", bool, "fcn_vgg9_coordbias: one coordinate-bias pair per input channel, summed (the study's "
                               "first commit) instead of one per filter.", hparam=True),
+    Option("logger", str, "Where the figures go besides metrics.csv (always written): csv alone, or tensorboard too "
+                          "(event files in the run folder, with the options as hyperparameters and the pictures; "
+                          "needs the [tensorboard] extra). [default: csv]", LOGGERS),
 )
 HPARAMS = tuple(o.name for o in OPTIONS if o.hparam)
+#: What a run's options are called where they are written down (a config file, config.json): ``arch``,
+#: every entry of :data:`OPTIONS` but the model hyperparameters (those go under ``hparams``), and the
+#: options every command line has (seed, device, out).
+RUN_OPTIONS = ("arch", *(o.name for o in OPTIONS if not o.hparam), "hparams", "seed", "device", "out")
 
 
 def option(name: str) -> Option:

@@ -4,7 +4,9 @@ Lightning splits this between its checkpoint callback and its loggers; here one 
 owns the run folder's files: ``config.json`` once, then after every epoch ``best.pt`` (when the
 :class:`~.selection.Selection` improved, with the task's pictures of that model, e.g.
 ``predictions.png``), ``last.pt`` (everything a resumed run needs), ``metrics.csv``, ``curves.png``
-and the task's per-epoch pictures. In a process other than rank 0 it writes nothing.
+(with the selected epoch marked) and the task's per-epoch pictures; with ``logger`` tensorboard, the
+same figures and pictures as TensorBoard events too (:mod:`.loggers`). In a process other than rank 0
+it writes nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +24,23 @@ __all__ = ["Recorder"]
 class Recorder:
     def __init__(self, run: RunDir | None, task: Any, log: Callable[[str], None] | None = None) -> None:
         self.run, self.task, self.log = run, task, log
+        self.tensorboard: Any = None
 
-    def start(self, record: dict[str, Any]) -> None:
-        if self.run is not None:
-            self.run.write_json("config.json", record)
+    def start(self, record: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+        """``config.json``, and the loggers opened (``history``: what a resumed run has done already)."""
+        if self.run is None:
+            return
+        self.run.write_json("config.json", record)
+        if getattr(self.task.cfg, "logger", None) == "tensorboard":
+            from .loggers import TensorBoardLogger
+
+            self.tensorboard = TensorBoardLogger(self.run.path, self.task)
+            self.tensorboard.start(list(history or []))
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
     def epoch(self, epoch: int, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
               rows: list[dict[str, Any]], history: list[dict[str, Any]], selection: Selection, improved: bool,
@@ -41,11 +56,13 @@ class Recorder:
         run.save_checkpoint("last.pt", {**payload, "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                                         "history": history, **selection.state_dict()})
         run.write_metrics(history, task.columns())
-        run.write_picture("curves.png", task.curves(history))
+        run.write_picture("curves.png", task.curves(history, selection.best_epoch))
         pictures = task.epoch_pictures(model, epoch, device)
         if improved:
             pictures.update(task.selected_pictures(model, device))
         for name, picture in pictures.items():
             run.write_picture(name, picture)
+        if self.tensorboard is not None:
+            self.tensorboard.epoch(epoch, rows, history, selection.best_epoch, pictures)
         if self.log:
             self.log(task.log_line(epoch, cfg.epochs, rows, seconds))

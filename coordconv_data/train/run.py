@@ -3,7 +3,8 @@
 A run folder holds ``config.json`` (the options, the data file's identity, versions), ``metrics.csv``
 (one row per epoch and split), ``last.pt`` (everything needed to continue), ``best.pt`` (the selected
 epoch's model), ``curves.png`` and the task's pictures. Each is replaced whole (temporary file, then
-rename), so a reader or a killed run never sees half a file.
+rename), so a reader or a killed run never sees half a file. With the tensorboard logger it also holds
+TensorBoard's event files: append-only records, each with its checksum (see :mod:`.loggers`).
 
 Claiming: a run holds an exclusive ``flock`` on the folder itself for its whole life; the kernel
 drops it when the process ends, however it ends. A second run into a folder whose run still lives is
@@ -31,20 +32,25 @@ import torch
 from ..models import is_model, model_info
 from ..store import atomic_write_bytes
 from .errors import TrainError
+from .options import RUN_FORMAT
 
 if TYPE_CHECKING:
     from .options import TrainConfig
 
 __all__ = ["RunDir", "FORMAT", "RUN_FILES", "load_checkpoint"]
 
-FORMAT = "coordconv_data-run-1"  # in config.json and every checkpoint
+FORMAT = RUN_FORMAT  # in config.json and every checkpoint
 CHECKPOINTS = ("last.pt", "best.pt")
 RUN_FILES = ("config.json", "metrics.csv", "last.pt", "best.pt", "curves.png", "predictions.png")
 
 
+EVENT_FILES = "events.out.tfevents."  # TensorBoard's event files (--logger tensorboard), in the run folder itself
+
+
 def _ours(name: str) -> bool:
     return name in RUN_FILES or (name.startswith("samples_") and name.endswith(".png")) or (
-        name.startswith(".") and name.endswith(".tmp"))  # a temporary file of ours left by a kill
+        name.startswith(".") and name.endswith(".tmp")) or (  # a temporary file of ours left by a kill
+        name.startswith(EVENT_FILES))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", arch: str | None = None) -> dict[str, Any]:

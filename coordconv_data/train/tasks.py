@@ -188,7 +188,9 @@ class Task:
         """PNG name -> RGB image of the model of the selected epoch, written when an epoch is selected."""
         return {}
 
-    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+    def curves(self, history: list[dict[str, Any]], selected: int | None = None) -> np.ndarray:
+        """curves.png: the run's figures per epoch (``history``: the metrics.csv rows) with ``selected``,
+        the epoch ``best.pt`` holds, marked."""
         raise NotImplementedError
 
     # -- a finished run ----------------------------------------------------------------------------
@@ -340,10 +342,13 @@ class SupervisedTask(Task):
         parts = [f"{r['split']} loss {r['loss']:.4g} {p} {r[p]:.4g}" for r in rows]
         return f"epoch {epoch}/{epochs}: " + ", ".join(parts) + f" ({seconds:.1f} s)"
 
-    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+    def curves(self, history: list[dict[str, Any]], selected: int | None = None) -> np.ndarray:
         from .plots import metric_curves
 
-        return metric_curves(history, self.primary, title=self.cfg.arch)
+        sel = self.selection()
+        return metric_curves(history, self.metric_columns(), title=f"{self.cfg.arch} on {self.info.dataset}",
+                             selected=selected, selected_on=sel.split, primary=sel.metric,
+                             fractions=not self.unit, units=self.unit)
 
     def selected_pictures(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
         from ..viz import grid
@@ -823,7 +828,7 @@ class GAN(Task):
         # Black dividers, as the original's sample grids.
         return {f"samples_{epoch:03d}.png": grid(shown, columns=min(SAMPLE_GRID, len(shown)), gap=2, background=0)}
 
-    def curves(self, history: list[dict[str, Any]]) -> np.ndarray:
+    def curves(self, history: list[dict[str, Any]], selected: int | None = None) -> np.ndarray:
         from .plots import gan_curves
 
-        return gan_curves(history, title=self.cfg.arch)
+        return gan_curves(history, title=f"{self.cfg.arch} on {self.info.dataset}", selected=selected)
