@@ -42,9 +42,20 @@ def setup_command() -> str:
 
 
 def run(line: str):
-    words = shlex.split(line.split(" #")[0])
+    """A `coorddata` line as a shell would run it (a `> FILE` redirect writes the output to FILE)."""
+    command, _, target = line.split(" #")[0].partition(" > ")
+    words = shlex.split(command)
     assert words[0] == "coorddata", line
-    return CliRunner().invoke(main, words[1:], catch_exceptions=False)
+    result = CliRunner().invoke(main, words[1:], catch_exceptions=False)
+    if target.strip():
+        Path(target.strip()).write_text(result.output)
+    return result
+
+
+def console_lines(title: str) -> list[str]:
+    """The `$ coorddata` lines of a section's console blocks."""
+    blocks = re.findall(r"```console\n(.*?)```", section(title), re.S)
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ coorddata ")]
 
 
 def python_blocks() -> list[str]:
@@ -67,6 +78,7 @@ def written_by(line: str) -> str:
 PRINTS = {
     "held-out quadrant": ["epoch 2: accuracy 1.000 on the held-out quadrant"],
     "score_images": ["'geometry': 0.5,", "'stray': 0.5,"],
+    "load_dataset": ["['blue', 'red', 'green', 'orange', 'gray', 'yellow']"],
 }
 
 
@@ -110,3 +122,19 @@ def test_a_python_block_runs_as_written(index, tmp_path, monkeypatch):
     for key, lines in PRINTS.items():
         if key in block:
             assert all(line in out for line in lines), out
+
+
+def test_working_with_other_tools_runs_as_written(tmp_path, monkeypatch):
+    """The section's `coorddata` lines, after the set-up command and the tour lines that make its files."""
+    monkeypatch.chdir(tmp_path)
+    assert run(setup_command()).exit_code == 0
+    lines = console_lines("Working with other tools")
+    assert len(lines) >= 5
+    for line, _ in tour_steps():
+        name = written_by(line)
+        if name.endswith(".h5") and name in " ".join(lines):
+            assert run(line).exit_code == 0, line
+    for line in lines:
+        result = run(line)
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+    assert (tmp_path / "runs/reg-seed3/metrics.csv").is_file() and (tmp_path / "relational_parquet/SHA256SUMS").is_file()
