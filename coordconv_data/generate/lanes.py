@@ -211,6 +211,16 @@ def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
     return owners
 
 
+def paint_masks(centers: np.ndarray, radii: np.ndarray, classes: np.ndarray, size: int) -> np.ndarray:
+    """The masks (N, S, S) uint8 the circles paint, as :func:`compose` paints them (its masks alone)."""
+    masks = np.zeros((len(radii), size, size), np.uint8)
+    for mask, cs, rs, ks in zip(masks, np.asarray(centers).tolist(), np.asarray(radii).tolist(),
+                                np.asarray(classes).tolist()):
+        for (x, y), r, cls in zip(cs, rs, ks):
+            cv2.circle(mask, (x, y), r, cls, -1)
+    return masks
+
+
 def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,
             in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Paint the circles over the backgrounds: the images (N,S,S,3) and masks (N,S,S), both uint8.

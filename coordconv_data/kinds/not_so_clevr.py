@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import MARK, enlarge, label, scale_for
 from ..generate import not_so_clevr as generator
-from .base import ArraySpec, Kind, LayoutSpec, MalformedFile, int_attr
+from .base import ArraySpec, AttrSpec, Kind, LayoutSpec, MalformedFile, int_attr
 
 
 def _last_pixel(symbols: Mapping[str, int]) -> int:
@@ -96,6 +96,43 @@ class NotSoClevrKind(Kind):
             return {k: v for k, v in params.items() if k not in ("seed", "test_fraction")}
         return dict(params)
 
+    def check_consistency(self, path: Any, f: h5py.File, layout: Any, split: str, arrays: Mapping[str, str],
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], rows: slice) -> None:
+        """Each sample's square is centred on its location, and its one-hot map marks that pixel alone
+        (the image is the one-hot map convolved with the square's kernel)."""
+        loc_key = arrays["locations"]
+        locations = np.asarray(f[loc_key][rows], dtype=np.int64)
+        if len(locations) == 0:
+            return
+        canvas = symbols.get("S", 64)
+        square = int(attrs.get("square_size", generator.NotSoClevrSpec.square))
+        half = square // 2
+        image_key = arrays.get("images") or arrays["imagegray"]
+        first = rows.start or 0
+        # A centre too near the edge is not the centre of a whole square (the sweep keeps them inside).
+        edge = (locations < half) | (locations > canvas - 1 - half)
+        if edge.any():
+            i = int(np.flatnonzero(edge.any(axis=1))[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}' has location "
+                                f"{tuple(int(v) for v in locations[i])} in '{loc_key}', where no whole {square}x{square} "
+                                f"square fits the {canvas}x{canvas} canvas")
+        hot = generator.onehot_maps(locations, canvas)
+        squares = generator.render_squares(hot, square) > 0
+        drawn = f[image_key][rows][..., 0] > 0
+        wrong = np.flatnonzero((drawn != squares).reshape(len(drawn), -1).any(axis=1))
+        if len(wrong):
+            i = int(wrong[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': the square in "
+                                f"'{image_key}' is not the {square}x{square} square centred on its location "
+                                f"{tuple(int(v) for v in locations[i])} in '{loc_key}'")
+        onehots = f[arrays["onehots"]][rows][..., 0] > 0
+        wrong = np.flatnonzero((onehots != (hot > 0)).reshape(len(hot), -1).any(axis=1))
+        if len(wrong):
+            i = int(wrong[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': its one-hot map in "
+                                f"'{arrays['onehots']}' does not mark its location {tuple(int(v) for v in locations[i])} "
+                                "alone")
+
     def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for split, arrays in summary.splits.items():
@@ -131,5 +168,8 @@ class NotSoClevrKind(Kind):
         return generator
 
 
-NOT_SO_CLEVR = NotSoClevrKind("not-so-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="NotSoClevr",
-                              default_file="not_so_clevr_quadrant.h5", cli_options=("split", "seed"))
+NOT_SO_CLEVR = NotSoClevrKind(
+    "not-so-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="NotSoClevr",
+    default_file="not_so_clevr_quadrant.h5", cli_options=("split", "seed"),
+    attrs={"canvas_size": AttrSpec("int", lo=2, hi=4096), "square_size": AttrSpec("int", lo=1, hi=4095),
+           "split_kind": AttrSpec("text"), "location_order": AttrSpec("text")})
