@@ -178,8 +178,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         takes = ", ".join(info.hparams) or "none"
         raise InvalidParameter(unknown[0], f"{cfg.arch} does not take {unknown[0]} (its hyperparameters: {takes})")
     out.hparams = {**defaults["hparams"], **out.hparams}
-    try:  # the builder checks the values (e.g. fs, z_dim); building a model is cheap next to training it
-        create_model(cfg.arch, **out.hparams)
+    try:  # the builder checks the values (e.g. fs, z_dim); on the meta device nothing is allocated
+        with torch.device("meta"):
+            create_model(cfg.arch, **out.hparams)
     except HyperparameterError as e:
         raise InvalidParameter(e.field or "arch", str(e)) from None
     pick_device(out.device)
