@@ -36,6 +36,7 @@ which a standard ``DataLoader`` uses by itself.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import time
@@ -331,16 +332,33 @@ class CoordDataset(Dataset):
     def __len__(self) -> int:
         return self._len
 
-    def _check_indices(self, indices: np.ndarray) -> np.ndarray:
-        indices = np.where(indices < 0, indices + self._len, indices)
-        if len(indices) and (indices.min() < 0 or indices.max() >= self._len):
-            raise IndexError(f"index out of range for {self._len} samples")
-        return indices
+    def _position(self, index: Any) -> int:
+        """A sample's position from an index as Python's sequences take one: an integer (numpy's and
+        0-d tensors' too; not a bool or a float), negative from the end; TypeError or IndexError."""
+        if isinstance(index, (bool, np.bool_)) or (isinstance(index, Tensor) and index.dtype == torch.bool):
+            raise TypeError(f"{type(self).__name__} indices must be integers, not {type(index).__name__}")
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__} indices must be integers, not {type(index).__name__}") from None
+        if not -self._len <= i < self._len:
+            raise IndexError(f"index {i} is out of range for {type(self).__name__} of {self._len} samples")
+        return i + self._len if i < 0 else i
+
+    def _positions(self, indices: Any) -> np.ndarray:
+        if isinstance(indices, np.ndarray) and indices.dtype.kind in "iu" and indices.ndim <= 1:
+            values: Any = indices.reshape(-1).tolist()  # Python ints: no overflow in the range check
+        elif isinstance(indices, Tensor) and not indices.is_floating_point() and indices.dtype != torch.bool:
+            values = indices.reshape(-1).tolist()
+        elif isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+            values = [indices]
+        else:
+            values = list(indices)
+        return np.array([self._position(i) for i in values], dtype=np.int64)
 
     def encode(self, indices: Any) -> tuple[Tensor, Target]:
         """The batched ``(input, target)`` of many samples, before any transform (what the trainer uses)."""
-        idx = self._check_indices(np.asarray(indices, dtype=np.int64).reshape(-1))
-        return self.encoding.encode(self._gather(idx), self._attrs)
+        return self.encoding.encode(self._gather(self._positions(indices)), self._attrs)
 
     def _transformed(self, x: Tensor, y: Target) -> tuple[Any, Any]:
         if self.transform is not None:
@@ -350,7 +368,7 @@ class CoordDataset(Dataset):
         return x, y
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        x, y = self.encode([int(index)])
+        x, y = self.encode([self._position(index)])
         return self._transformed(*_unbatch(x, y, 1)[0])
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Any, Any]]:

@@ -46,6 +46,7 @@ import numpy as np
 
 from . import __version__
 from .errors import CoordDataError, InvalidParameter
+from .resources import format_bytes
 
 __all__ = [
     "SCHEMA_VERSION", "LAYOUTS", "CHUNK_TARGET_BYTES",
@@ -93,16 +94,6 @@ class OutputInUse(StoreError):
 
 
 # -- sizes ------------------------------------------------------------------------------------------
-
-def format_bytes(n: float) -> str:
-    """Bytes in binary units, the one way sizes are shown everywhere: ``812 B``, ``9.2 MiB``, ``1.4 GiB``."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
 
 def free_bytes(folder: str | os.PathLike) -> int:
     """Bytes an unprivileged process may still write in ``folder``'s filesystem."""

@@ -368,7 +368,23 @@ class Kind:
         raise NotImplementedError
 
     def spec_from_params(self, params: Mapping[str, Any]) -> Any:
-        """The generator spec a file's ``params`` attribute records (the file says how to regenerate it)."""
+        """The generator spec a file's ``params`` attribute records (the file says how to regenerate it).
+
+        A parameter this version's spec does not take (a file of a newer version, or an edited one) is
+        an :class:`~coordconv_data.errors.InvalidParameter` naming it: regenerating without it would
+        quietly make another file. Parameters the file leaves out take their defaults.
+        """
+        from dataclasses import fields
+
+        from ..errors import InvalidParameter
+
+        if not isinstance(params, Mapping):
+            raise InvalidParameter("params", f"params must be a mapping of parameter names to values, got {_short(params)}")
+        known = [f.name for f in fields(self.generator.Spec)]
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            raise InvalidParameter(str(unknown[0]), f"params has {unknown[0]!r}, which a {self.name} spec does not take "
+                                                    f"(it takes: {', '.join(known)})")
         return self.generator.Spec(**params)
 
     # -- default files ----------------------------------------------------------------------------------
