@@ -232,3 +232,20 @@ def test_the_dataset_refuses_a_bad_value_it_reads(lanes_with_a_bad_class_in_a_sk
         per_batch.__getitems__([skipped - 1, skipped])
     with pytest.raises(StoreError):
         per_batch[skipped]
+
+
+def test_info_cuts_a_long_attribute(runner, good, tmp_path):
+    import json as _json
+
+    p = tmp_path / "long.h5"
+    shutil.copy(good["soc"], p)
+    with h5py.File(p, "a", libver="latest") as f:  # dense attribute storage: megabytes in one attribute
+        params = _json.loads(f.attrs["params"])
+        f.attrs["params"] = _json.dumps({**params, "notes": "x" * 5_000_000})
+        f.attrs["drawing_order"] = "y" * 5_000_000
+    for args in (["info", str(p), "--json"], ["info", str(p)]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output[-500:]
+        assert len(result.output) < 20_000 and "MiB in all, cut)" in result.output
+    d = _json.loads(runner.invoke(main, ["info", str(p), "--json"]).output)
+    assert d["params"]["n"] == 40 and d["attributes"]["drawing_order"].endswith("(4.8 MiB in all, cut)")

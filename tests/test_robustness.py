@@ -215,3 +215,51 @@ def test_a_closed_pipe_ends_the_command_quietly(soc_file, args):
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, err
     assert err == b""
+
+
+DATALOADER_KILL = """
+import os, signal, sys, time
+import torch
+from torch.utils.data import DataLoader
+from coordconv_data.datasets import NotSoClevr
+
+ds = NotSoClevr(sys.argv[1], "train", generate=False, memory_limit=0)  # read per sample, in the workers
+loader = DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
+it = iter(loader)
+next(it)
+t = time.monotonic()
+try:  # torch's SIGCHLD handler may raise anywhere from here on
+    os.kill(it._workers[0].pid, signal.SIGKILL)
+    for _ in it:
+        pass
+except Exception as e:  # torch's "DataLoader worker ... killed", or the dead worker's batch in shared memory
+    print(f"raised after {time.monotonic() - t:.1f} s: {type(e).__name__}: {e}", flush=True)
+    del it  # torch shuts the other worker down (terminating it if it is stuck on the dead one's lock)
+    sys.exit(3)
+print("no error")
+"""
+
+
+def test_a_killed_dataloader_worker_raises_promptly(tmp_path):
+    """The engine reads batches in its own process; a user who loads our datasets with worker processes
+    gets an error from torch when one is killed, not a hang (the dataset opens its file per worker).
+    Which error is torch's: RuntimeError "DataLoader worker (pid N) is killed by signal" or "... exited
+    unexpectedly", or ConnectionResetError or EOFError when the dead worker had a batch in flight in
+    shared memory."""
+    from coordconv_data.generate.not_so_clevr import NotSoClevrSpec
+    from coordconv_data.generate.not_so_clevr import write_file as write_nsc
+
+    p = tmp_path / "q.h5"
+    write_nsc(NotSoClevrSpec(split="quadrant"), p)
+    proc = subprocess.Popen([sys.executable, "-c", DATALOADER_KILL, str(p)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)  # torch's teardown may wait 5 s for the other worker
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever torch left (nothing, when it cleans up)
+        except ProcessLookupError:
+            pass
+    assert "raised after" in out, (out, err[-2000:])
+    assert any(what in out for what in ("DataLoader worker (pid", "ConnectionResetError", "EOFError")), out
+    assert float(out.split("raised after ")[1].split(" s")[0]) < 10
