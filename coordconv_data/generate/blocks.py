@@ -223,7 +223,7 @@ class WorkerPool:
         try:
             w.conn.send(message)
         except (BrokenPipeError, ConnectionResetError, EOFError):
-            self._died(w, None)
+            self._died(w)
 
     def _receive(self) -> None:
         """Take at least one reply (or find a dead worker) from the workers with blocks to return."""
@@ -234,11 +234,11 @@ class WorkerPool:
         for ready in wait([*busy, *sentinels]):
             w = busy.get(ready) or sentinels[ready]  # type: ignore[arg-type]
             if ready is w.process.sentinel and not w.conn.poll():
-                self._died(w, None)
+                self._died(w)
             try:
                 block, ok, value = w.conn.recv()
             except (EOFError, OSError):
-                self._died(w, None)
+                self._died(w)
             w.outstanding -= 1
             self._results[block] = (ok, value)
             self._where.pop(block, None)
@@ -250,7 +250,7 @@ class WorkerPool:
         self._results.clear()
         self._where.clear()
 
-    def _died(self, w: _Worker, block: int | None) -> None:
+    def _died(self, w: _Worker) -> None:
         w.process.join(timeout=2)
         blocks = sorted(b for b, where in self._where.items() if where is w)
         doing = f" while making block {blocks[0]}" if blocks else ""

@@ -39,7 +39,7 @@ Bound = float | Callable[[Mapping[str, int]], float] | None
 
 FULL_SCAN_BYTES = 2 * 2**20  # arrays up to this size are range-checked in full
 SAMPLE_BYTES = 2**20  # larger ones: about this many bytes of whole chunks, spread evenly
-CONTENT_SLICE_BYTES = 64 * 2**20  # check_content reads at most about this much of an array at a time
+CONTENT_SLICE_BYTES = 16 * 2**20  # check_content reads about this much at a time (an interrupt waits for one read)
 
 
 class MalformedFile(StoreError):
