@@ -7,7 +7,8 @@ Errors are mapped in one place (:func:`domain_errors`): a library
 :class:`~coordconv_data.errors.InvalidParameter` becomes a usage error naming the option whose
 parameter name is its field (exit 2); any other library error, a full disk or another ``OSError`` is
 one line and exit 1. Interrupts are handled by the group for every command: Ctrl-C exits 130,
-SIGTERM 143 and SIGHUP 129, after the command's partial files are removed.
+SIGTERM 143 and SIGHUP 129, after the command's partial files are removed, within 0.1 s of the signal
+even when the main thread is inside a long C call (:mod:`.deadline`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Interrupted(BaseException):
 
 
 _pending: list[int] = []  # the signal that stopped the command, once one has arrived
+_ending = threading.Lock()  # held by whichever ends the process after a signal: the main thread or the deadline
+STOP_GRACE = 0.1  # seconds a command has after a signal to end by itself before the deadline ends it
 
 
 def _interrupt(signum: int) -> BaseException:
@@ -65,11 +68,31 @@ def raise_if_interrupted() -> None:
         raise _interrupt(_pending[0])
 
 
+def _signal_line(signum: int) -> str:
+    return "Aborted!" if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}."
+
+
+def _end_at_deadline(signum: int) -> None:
+    """The deadline's end (in its thread): the main thread is still busy (a long C call) or its clean-up
+    is; remove this process's temporary files, say why, and end with the signal's status."""
+    if not _ending.acquire(blocking=False):
+        return  # the main thread is ending the process itself
+    writer = sys.modules.get(f"{__package__}.writer")  # not imported: no file was being written
+    if writer is not None:
+        writer.remove_own_temporaries()
+    try:
+        os.write(2, (_signal_line(signum) + "\n").encode())
+    finally:
+        os._exit(128 + signum)
+
+
 @contextmanager
 def _signals_as_exceptions() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from .deadline import SignalDeadline
+
     handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
     previous = {sig: signal.getsignal(sig) for sig in handled}
     previous_hook = sys.unraisablehook
@@ -85,11 +108,25 @@ def _signals_as_exceptions() -> Iterator[None]:
         if previous[sig] is not signal.SIG_IGN:
             signal.signal(sig, _raise_interrupted)
     try:
-        yield
+        with SignalDeadline(STOP_GRACE, _end_at_deadline, handled):
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.unraisablehook = previous_hook
+
+
+def _leave_now(code: int) -> None:
+    """After a signal, once the command's clean-up has run (every ``with``/``finally`` on the way out:
+    partial files removed, workers stopped), end the process without the interpreter's teardown, which
+    took up to a second with torch and large arrays loaded: a signal stops a command at once. Only for
+    a signal that arrived (a KeyboardInterrupt raised in code, as under a test runner, returns and
+    lets go of :data:`_ending`)."""
+    if _pending:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _ending.release()
 
 
 class CoordGroup(click.Group):
@@ -101,12 +138,12 @@ class CoordGroup(click.Group):
                 result = super().invoke(ctx)
                 raise_if_interrupted()  # one that landed where it could not stop the work
                 return result
-            except KeyboardInterrupt:
-                click.echo("Aborted!", err=True)
-                ctx.exit(128 + signal.SIGINT)
-            except Interrupted as e:
-                click.echo(f"Stopped by {signal.Signals(e.signum).name}.", err=True)
-                ctx.exit(128 + e.signum)
+            except (KeyboardInterrupt, Interrupted) as e:
+                signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+                _ending.acquire()  # the deadline's thread, if it is ending the process, ends this one too
+                click.echo(_signal_line(signum), err=True)
+                _leave_now(128 + signum)
+                ctx.exit(128 + signum)
             except BrokenPipeError:
                 # The reader of our output went away (`coorddata models | head`): what it wanted it has.
                 # End quietly, as git and ls do; stdout goes to /dev/null so that the interpreter's

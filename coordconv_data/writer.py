@@ -51,7 +51,8 @@ from .resources import format_bytes
 __all__ = [
     "SCHEMA_VERSION", "LAYOUTS", "CHUNK_TARGET_BYTES",
     "StoreError", "DiskFull", "NotEnoughSpace", "OutputInUse",
-    "check_target", "output_file", "prepare_folder", "temporary_sibling", "live_writers", "remove_stale_temporaries", "atomic_write_bytes",
+    "check_target", "output_file", "prepare_folder", "temporary_sibling", "live_writers", "remove_stale_temporaries",
+    "remove_own_temporaries", "atomic_write_bytes",
     "check_free_space", "free_bytes", "format_bytes", "is_disk_full", "chunk_shape", "DatasetWriter",
     "set_attrs",
 ]
@@ -348,6 +349,24 @@ def _refuse_other_writers(path: Path) -> None:
                          hint="wait for it, or choose another {out}")
 
 
+_OWN_TEMPORARIES: set[Path] = set()  # this process's temporary files that may still exist
+
+
+def remove_own_temporaries() -> None:
+    """Remove every temporary file this process made and has not renamed or removed yet: what a
+    process that must end at once (a signal's deadline) leaves tidy. Safe from any thread: a file
+    already renamed into place is not touched (its temporary name is gone)."""
+    for tmp in list(_OWN_TEMPORARIES):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _done_with(tmp: Path) -> None:
+    _OWN_TEMPORARIES.discard(tmp)
+
+
 def temporary_sibling(path: str | os.PathLike) -> Path:
     """A new hidden temporary file beside ``path`` (so the final rename stays on one filesystem),
     named after its owner; stale ones left in that folder by dead runs are removed first."""
@@ -362,10 +381,12 @@ def temporary_sibling(path: str | os.PathLike) -> Path:
         except OSError as e:
             raise StoreError(f"cannot write in folder {path.parent}: {e.strerror or e}") from None
         os.close(fd)
+        _OWN_TEMPORARIES.add(tmp)
         try:  # two writers that started at once: each sees the other's claim, and neither goes on
             _refuse_other_writers(path)
         except StoreError:
             tmp.unlink(missing_ok=True)
+            _done_with(tmp)
             raise
         return tmp
     raise StoreError(f"cannot create a temporary file in {path.parent}")
@@ -385,6 +406,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if is_disk_full(e):
             raise _disk_full(path) from None
         raise
+    finally:
+        _done_with(tmp)
 
 
 def _place(tmp: Path, final: Path, force: bool) -> None:
@@ -396,6 +419,7 @@ def _place(tmp: Path, final: Path, force: bool) -> None:
     refuse_non_regular(final)
     if force:
         os.replace(tmp, final)
+        _done_with(tmp)
         return
     try:
         os.link(tmp, final)
@@ -405,8 +429,10 @@ def _place(tmp: Path, final: Path, force: bool) -> None:
         if final.exists():
             raise StoreError(f"{final} already exists", field="force", hint="use {force} to replace it") from None
         os.replace(tmp, final)
+        _done_with(tmp)
         return
     os.unlink(tmp)
+    _done_with(tmp)
 
 
 # -- HDF5 ---------------------------------------------------------------------------------------------
@@ -577,6 +603,7 @@ class DatasetWriter:
                 self.file = None
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)
+                _done_with(self._tmp)
         self._end_quiet()
 
     def create(

@@ -263,3 +263,35 @@ def test_a_killed_dataloader_worker_raises_promptly(tmp_path):
     assert "raised after" in out, (out, err[-2000:])
     assert any(what in out for what in ("DataLoader worker (pid", "ConnectionResetError", "EOFError")), out
     assert float(out.split("raised after ")[1].split(" s")[0]) < 10
+
+
+STUCK = """
+import hashlib, sys
+from coordconv_data import cli, writer
+
+@cli.main.command("stuck")
+def stuck():
+    with writer.DatasetWriter(sys.argv[1], "lanes", seed=0, params={}):
+        hashlib.pbkdf2_hmac("sha256", b"p", b"s", 2**31 - 1)  # minutes in one C call that never sees a signal
+
+cli.main(["stuck"], prog_name="coorddata")
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_command_stuck_in_a_long_c_call(tmp_path, sig):
+    """Python runs a signal's handler only between bytecodes; the deadline ends the command anyway (its
+    temporary file removed, its line said, exit 128 + signal) instead of after the C call returns."""
+    proc = subprocess.Popen([sys.executable, "-c", STUCK, str(tmp_path / "x.h5")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
+    assert wait_until(lambda: temporaries(tmp_path) or proc.poll() is not None, 30), proc.poll()
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the command was still in its C call 10 s after the signal")
+    assert proc.returncode == 128 + sig, err
+    assert err.strip() == ("Aborted!" if sig == signal.SIGINT else "Stopped by SIGTERM."), err
+    assert os.listdir(tmp_path) == []
