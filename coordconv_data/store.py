@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from .kinds import KINDS, get_kind
-from .kinds.base import AttrSpec, MalformedFile, check_attr_types, check_values, validate_split, whole_slices
+from .kinds.base import AttrSpec, MalformedFile, check_attr_types, check_range, check_values, validate_split, whole_slices
 from .writer import (  # noqa: F401  (the writer's names, where callers have always found them)
     CHUNK_TARGET_BYTES,
     LAYOUTS,
@@ -236,8 +236,10 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
                 raise StoreError(f"{p} is incomplete: split {split!r} lacks array {a.name!r}")
         lengths[split] = validate_split(p, f, found, schema, split, arrays, symbols)
     for split, arrays in splits.items():
+        names = spec.consistency_arrays(arrays)
         for rows in spec.consistency_sample(lengths[split]):
-            spec.check_consistency(p, f, schema, split, arrays, symbols, attrs, rows)
+            _check_rows(p, spec, schema, split, arrays, symbols, attrs, {n: f[arrays[n]][rows] for n in names},
+                        rows.start or 0)
     seed = attrs.get("seed")
     return FileSummary(
         path=p,
@@ -262,6 +264,18 @@ def summary_of(source: str | os.PathLike | FileSummary, kind: str | None = None)
     return summarize(source, kind)
 
 
+def _check_rows(p: Path, spec: Any, schema: Any, split: str, arrays: dict[str, str], symbols: dict[str, int],
+                attrs: dict[str, Any], data: dict[str, np.ndarray], first: int) -> None:
+    """Value ranges, then the kind's consistency, of samples ``first...`` of one split (``data``: arrays read)."""
+    for name, values in data.items():
+        a = schema.spec(name)
+        if a is not None:
+            lo, hi = a.bounds(symbols)
+            if lo is not None or hi is not None:
+                check_range(p, arrays[name], a, values, lo, hi, spec.name, first=first)
+    spec.check_consistency(p, data, arrays, split, symbols, attrs, first)
+
+
 def check_content(source: str | os.PathLike | FileSummary, kind: str | None = None) -> FileSummary:
     """Every check of :func:`summarize` on every sample: the value range of every array in full (large
     ones too, read in slices of bounded memory) and the kind's consistency checks on every sample.
@@ -277,15 +291,18 @@ def check_content(source: str | os.PathLike | FileSummary, kind: str | None = No
     try:
         with h5py.File(p, "r") as f:
             for split, arrays in summary.splits.items():
+                together = spec.consistency_arrays(arrays)  # read once a slice, for ranges and consistency
                 row_bytes = 0
                 for name, key in arrays.items():
                     ds = f[key]
-                    row_bytes += int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
                     a = schema.spec(name)
-                    if a is not None:
+                    if name in together:
+                        row_bytes += int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
+                    elif a is not None:
                         check_values(p, key, a, ds, summary.symbols, summary.kind, full=True)
                 for rows in whole_slices(summary.lengths[split], row_bytes):
-                    spec.check_consistency(p, f, schema, split, arrays, summary.symbols, summary.attrs, rows)
+                    _check_rows(p, spec, schema, split, arrays, summary.symbols, summary.attrs,
+                                {n: f[arrays[n]][rows] for n in together}, rows.start)
     except StoreError:
         raise
     except (OSError, RuntimeError, KeyError) as e:

@@ -334,11 +334,16 @@ class Kind:
     def check_attrs(self, path: Any, attrs: Mapping[str, Any], symbols: Mapping[str, int]) -> None:
         """Raise :class:`MalformedFile` for attributes the kind's readers rely on and cannot use."""
 
-    def check_consistency(self, path: Any, f: h5py.File, layout: LayoutSpec, split: str, arrays: Mapping[str, str],
-                          symbols: Mapping[str, int], attrs: Mapping[str, Any], rows: slice) -> None:
-        """Raise :class:`MalformedFile` (naming the sample) where samples ``rows`` of one split disagree
-        with themselves: what a kind's arrays must agree on beyond each one's shape and range (the
-        arrays' ranges were checked before, at least on these samples)."""
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        """The arrays (of a split's ``name -> key``) that :meth:`check_consistency` reads."""
+        return ()
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
+        """Raise :class:`MalformedFile` (naming the sample) where samples ``first, first + 1, ...`` of one
+        split (``data``: the :meth:`consistency_arrays`, read by the caller; ``keys``: every array's
+        path in the file) disagree with themselves: what a kind's arrays must agree on beyond each
+        one's shape and range (the ranges of ``data`` were checked before)."""
 
     def consistency_sample(self, n: int) -> list[slice]:
         """The samples checked for consistency when a file is opened: the first and the last few."""

@@ -63,26 +63,28 @@ class LanesKind(Kind):
                 raise MalformedFile(f"{path}: attribute 'class_names' must be a JSON list of "
                                     f"{len(generator.CLASS_NAMES)} names")
 
-    def check_consistency(self, path: Any, f: h5py.File, layout: Any, split: str, arrays: Mapping[str, str],
-                          symbols: Mapping[str, int], attrs: Mapping[str, Any], rows: slice) -> None:
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("centers", "radii", "colors", "classes", "masks")
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
         """Each circle's class is what its colour and place make it, and each mask is what the circles
         paint (in order, later over earlier; background 0 elsewhere): one class per pixel, the right one."""
-        centers = np.asarray(f[arrays["centers"]][rows], dtype=np.int64)
+        centers = np.asarray(data["centers"], dtype=np.int64)
         if len(centers) == 0:
             return
-        size = symbols.get("S", int(f[arrays["masks"]].shape[1]))
-        colors, radii = f[arrays["colors"]][rows], np.asarray(f[arrays["radii"]][rows], dtype=np.int64)
-        classes = f[arrays["classes"]][rows]
-        first = rows.start or 0
+        size = symbols.get("S", int(data["masks"].shape[1]))
+        colors, radii = data["colors"], np.asarray(data["radii"], dtype=np.int64)
+        classes = data["classes"]
         expected = generator.circle_classes(colors, centers, size)
         wrong = np.argwhere(classes != expected)
         if len(wrong):
             i, j = (int(v) for v in wrong[0])
             raise MalformedFile(
                 f"{path} is malformed: circle {j} of sample {first + i} of split '{split}' has class {int(classes[i, j])} "
-                f"in '{arrays['classes']}', but a {generator.COLOR_NAMES[int(colors[i, j])]} circle centred at "
+                f"in '{keys['classes']}', but a {generator.COLOR_NAMES[int(colors[i, j])]} circle centred at "
                 f"{tuple(int(v) for v in centers[i, j])} is class {int(expected[i, j])}")
-        masks = f[arrays["masks"]][rows]
+        masks = data["masks"]
         painted = generator.paint_masks(centers, radii, classes, size)
         wrong_pixels = masks != painted
         bad = np.flatnonzero(wrong_pixels.reshape(len(masks), -1).any(axis=1))
@@ -90,7 +92,7 @@ class LanesKind(Kind):
             i = int(bad[0])
             y, x = (int(v) for v in np.argwhere(wrong_pixels[i])[0])
             raise MalformedFile(
-                f"{path} is malformed: the mask of sample {first + i} of split '{split}' in '{arrays['masks']}' is not "
+                f"{path} is malformed: the mask of sample {first + i} of split '{split}' in '{keys['masks']}' is not "
                 f"what its circles paint: pixel (x {x}, y {y}) is class {int(masks[i, y, x])}, its circles make it "
                 f"{int(painted[i, y, x])}")
 

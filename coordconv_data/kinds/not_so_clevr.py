@@ -96,19 +96,22 @@ class NotSoClevrKind(Kind):
             return {k: v for k, v in params.items() if k not in ("seed", "test_fraction")}
         return dict(params)
 
-    def check_consistency(self, path: Any, f: h5py.File, layout: Any, split: str, arrays: Mapping[str, str],
-                          symbols: Mapping[str, int], attrs: Mapping[str, Any], rows: slice) -> None:
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("locations", "images" if "images" in arrays else "imagegray", "onehots")
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
         """Each sample's square is centred on its location, and its one-hot map marks that pixel alone
         (the image is the one-hot map convolved with the square's kernel)."""
-        loc_key = arrays["locations"]
-        locations = np.asarray(f[loc_key][rows], dtype=np.int64)
+        loc_key = keys["locations"]
+        locations = np.asarray(data["locations"], dtype=np.int64)
         if len(locations) == 0:
             return
         canvas = symbols.get("S", 64)
         square = int(attrs.get("square_size", generator.NotSoClevrSpec.square))
         half = square // 2
-        image_key = arrays.get("images") or arrays["imagegray"]
-        first = rows.start or 0
+        image = "images" if "images" in data else "imagegray"
+        image_key = keys[image]
         # A centre too near the edge is not the centre of a whole square (the sweep keeps them inside).
         edge = (locations < half) | (locations > canvas - 1 - half)
         if edge.any():
@@ -118,19 +121,19 @@ class NotSoClevrKind(Kind):
                                 f"square fits the {canvas}x{canvas} canvas")
         hot = generator.onehot_maps(locations, canvas)
         squares = generator.render_squares(hot, square) > 0
-        drawn = f[image_key][rows][..., 0] > 0
+        drawn = data[image][..., 0] > 0
         wrong = np.flatnonzero((drawn != squares).reshape(len(drawn), -1).any(axis=1))
         if len(wrong):
             i = int(wrong[0])
             raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': the square in "
                                 f"'{image_key}' is not the {square}x{square} square centred on its location "
                                 f"{tuple(int(v) for v in locations[i])} in '{loc_key}'")
-        onehots = f[arrays["onehots"]][rows][..., 0] > 0
+        onehots = data["onehots"][..., 0] > 0
         wrong = np.flatnonzero((onehots != (hot > 0)).reshape(len(hot), -1).any(axis=1))
         if len(wrong):
             i = int(wrong[0])
             raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': its one-hot map in "
-                                f"'{arrays['onehots']}' does not mark its location {tuple(int(v) for v in locations[i])} "
+                                f"'{keys['onehots']}' does not mark its location {tuple(int(v) for v in locations[i])} "
                                 "alone")
 
     def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:

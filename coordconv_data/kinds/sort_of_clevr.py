@@ -81,19 +81,22 @@ class SortOfClevrKind(Kind):
         if "palette" in attrs:
             self.palette(attrs, path)
 
-    def check_consistency(self, path: Any, f: h5py.File, layout: Any, split: str, arrays: Mapping[str, str],
-                          symbols: Mapping[str, int], attrs: Mapping[str, Any], rows: slice) -> None:
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("colors",) if "colors" in arrays else ()  # a file of the original script: images only
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
         """The objects of one image have distinct colours (the generator draws each colour once)."""
-        if "colors" not in arrays:  # a file of the original script: images only
+        if "colors" not in data:
             return
-        colors = np.sort(np.asarray(f[arrays["colors"]][rows]), axis=1)
+        colors = np.sort(np.asarray(data["colors"]), axis=1)
         same = np.argwhere(colors[:, 1:] == colors[:, :-1])
         if len(same):
             i, j = (int(v) for v in same[0])
             names = [name for name, _ in self.palette(attrs)]
             c = int(colors[i, j])
-            raise MalformedFile(f"{path} is malformed: sample {(rows.start or 0) + i} of split '{split}' has two "
-                                f"{names[c] if c < len(names) else c} objects in '{arrays['colors']}'; the objects of "
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}' has two "
+                                f"{names[c] if c < len(names) else c} objects in '{keys['colors']}'; the objects of "
                                 "an image have distinct colours")
 
     def consistency_sample(self, n: int) -> list[slice]:
