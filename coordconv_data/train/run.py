@@ -53,27 +53,33 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _of_type(value: Any, kind: Any) -> bool:
+    """Whether a recorded option's ``value`` has the type its :class:`~.options.Option` says."""
+    if value is None:
+        return True
+    if kind in (str, "path"):
+        return isinstance(value, str)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
 def option_problem(cfg: "TrainConfig") -> str | None:
     """What is wrong with a recorded run's options (None if nothing is): each must have its option's
-    type, and together they must be a config the trainer accepts (:func:`.config.resolve`)."""
+    type, and together they must be a config the trainer accepts on this machine (:func:`.config.resolve`)."""
     from ..errors import InvalidParameter
     from .config import resolve
     from .options import OPTIONS
 
-    types = {o.name: o.type for o in OPTIONS if not o.hparam}
-    for name, kind in types.items():
+    for o in OPTIONS:
+        if not o.hparam and not _of_type(getattr(cfg, o.name), o.type):
+            return f"option {o.name!r} is {_short(getattr(cfg, o.name))}, not of its type"
+    for name, kind in (("hparams", dict), ("seed", int), ("device", str), ("out", "path")):
         value = getattr(cfg, name)
-        ok = (value is None or (isinstance(value, str) if kind in (str, "path") else
-                                isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
-                                isinstance(value, kind) and not isinstance(value, bool) if kind is int else
-                                isinstance(value, bool)))
-        if not ok:
-            return f"option {name!r} is {_short(value)}"
-    for name, value, what in (("hparams", cfg.hparams, dict), ("seed", cfg.seed, int), ("device", cfg.device, str)):
-        if not isinstance(value, what) or isinstance(value, bool):
-            return f"option {name!r} is {_short(value)}"
-    if cfg.out is not None and not isinstance(cfg.out, str):
-        return f"option 'out' is {_short(cfg.out)}"
+        if (value is None and name != "out") or not _of_type(value, kind):
+            return f"option {name!r} is {_short(value)}, not of its type"
     try:
         resolve(replace(cfg, device="cpu"))  # the device is this machine's business, not the file's
     except InvalidParameter as e:
@@ -352,7 +358,7 @@ class RunDir:
         cfg.task, cfg.dataset = info.task, info.dataset
         problem = option_problem(cfg)
         if problem:
-            raise TrainError(f"{where} is damaged: {problem}")
+            raise TrainError(f"{where}: {problem}")
         return cfg
 
     def write_metrics(self, rows: list[dict[str, Any]], columns: list[str]) -> None:
