@@ -7,7 +7,8 @@ Errors are mapped in one place (:func:`domain_errors`): a library
 :class:`~coordconv_data.errors.InvalidParameter` becomes a usage error naming the option whose
 parameter name is its field (exit 2); any other library error, a full disk or another ``OSError`` is
 one line and exit 1. Interrupts are handled by the group for every command: Ctrl-C exits 130,
-SIGTERM 143 and SIGHUP 129, after the command's partial files are removed.
+SIGTERM 143 and SIGHUP 129, after the command's partial files are removed, within 0.1 s of the signal
+even when the main thread is inside a long C call (:mod:`.deadline`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Interrupted(BaseException):
 
 
 _pending: list[int] = []  # the signal that stopped the command, once one has arrived
+_ending = threading.Lock()  # held by whichever ends the process after a signal: the main thread or the deadline
+STOP_GRACE = 0.1  # seconds a command has after a signal to end by itself before the deadline ends it
 
 
 def _interrupt(signum: int) -> BaseException:
@@ -65,11 +68,31 @@ def raise_if_interrupted() -> None:
         raise _interrupt(_pending[0])
 
 
+def _signal_line(signum: int) -> str:
+    return "Aborted!" if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}."
+
+
+def _end_at_deadline(signum: int) -> None:
+    """The deadline's end (in its thread): the main thread is still busy (a long C call) or its clean-up
+    is; remove this process's temporary files, say why, and end with the signal's status."""
+    if not _ending.acquire(blocking=False):
+        return  # the main thread is ending the process itself
+    writer = sys.modules.get(f"{__package__}.writer")  # not imported: no file was being written
+    if writer is not None:
+        writer.remove_own_temporaries()
+    try:
+        os.write(2, (_signal_line(signum) + "\n").encode())
+    finally:
+        os._exit(128 + signum)
+
+
 @contextmanager
 def _signals_as_exceptions() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from .deadline import SignalDeadline
+
     handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
     previous = {sig: signal.getsignal(sig) for sig in handled}
     previous_hook = sys.unraisablehook
@@ -85,11 +108,25 @@ def _signals_as_exceptions() -> Iterator[None]:
         if previous[sig] is not signal.SIG_IGN:
             signal.signal(sig, _raise_interrupted)
     try:
-        yield
+        with SignalDeadline(STOP_GRACE, _end_at_deadline, handled):
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.unraisablehook = previous_hook
+
+
+def _leave_now(code: int) -> None:
+    """After a signal, once the command's clean-up has run (every ``with``/``finally`` on the way out:
+    partial files removed, workers stopped), end the process without the interpreter's teardown, which
+    took up to a second with torch and large arrays loaded: a signal stops a command at once. Only for
+    a signal that arrived (a KeyboardInterrupt raised in code, as under a test runner, returns and
+    lets go of :data:`_ending`)."""
+    if _pending:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _ending.release()
 
 
 class CoordGroup(click.Group):
@@ -101,15 +138,40 @@ class CoordGroup(click.Group):
                 result = super().invoke(ctx)
                 raise_if_interrupted()  # one that landed where it could not stop the work
                 return result
-            except KeyboardInterrupt:
-                click.echo("Aborted!", err=True)
-                ctx.exit(128 + signal.SIGINT)
-            except Interrupted as e:
-                click.echo(f"Stopped by {signal.Signals(e.signum).name}.", err=True)
-                ctx.exit(128 + e.signum)
+            except (KeyboardInterrupt, Interrupted) as e:
+                signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+                _ending.acquire()  # the deadline's thread, if it is ending the process, ends this one too
+                click.echo(_signal_line(signum), err=True)
+                _leave_now(128 + signum)
+                ctx.exit(128 + signum)
+            except BrokenPipeError:
+                # The reader of our output went away (`coorddata models | head`): what it wanted it has.
+                # End quietly, as git and ls do; stdout goes to /dev/null so that the interpreter's
+                # last flush does not complain.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+                ctx.exit(0)
 
 
 # -- shared options ----------------------------------------------------------------------------------
+
+class OutPath(click.Path):
+    """A path option that names something to write: an empty value names nothing and is refused
+    (``Path("")`` would quietly mean the current folder)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value == "":
+            self.fail("must not be empty; give a file, or a folder ending in /", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def out_file(out: str | None, default_name: str) -> Path:
+    """The file ``--out`` names: ``default_name`` inside it when it ends with / or is a folder."""
+    from .writer import output_file
+
+    return output_file(out, default_name)
+
 
 def force_option(fn: Callable) -> Callable:
     return click.option("--force", is_flag=True, help="Replace existing output files.")(fn)
@@ -178,6 +240,10 @@ def domain_errors(fn: Callable) -> Callable:
                 sys.stderr.flush()
                 os._exit(1)
             raise click.ClickException(text) from None
+        except BrokenPipeError:
+            raise  # the reader went away: the group ends quietly
+        except MemoryError:
+            raise click.ClickException("out of memory (ask for less: a smaller size, batch or model)") from None
         except OSError as e:
             from .writer import is_disk_full
 
@@ -194,7 +260,7 @@ def domain_errors(fn: Callable) -> Callable:
 def outputs(paths: list[Path], force: bool) -> Iterator[None]:
     """Make the outputs' missing folders and refuse (before any work) a target that cannot be
     written; folders made here are removed again if the command fails."""
-    from .writer import StoreError, check_target, prepare_folder, remove_empty_folders
+    from .writer import OutputInUse, StoreError, check_target, prepare_folder, remove_empty_folders
 
     created: list[Path] = []
     try:
@@ -202,6 +268,9 @@ def outputs(paths: list[Path], force: bool) -> Iterator[None]:
             created += prepare_folder(p.parent)
         for p in paths:
             check_target(p, force)
+    except OutputInUse:  # not a bad name: another run is writing it now (exit 1)
+        remove_empty_folders(created)
+        raise
     except StoreError as e:
         remove_empty_folders(created)
         raise click.BadParameter(e.render(functools.partial(option_name, click.get_current_context())),
@@ -273,7 +342,7 @@ def _looks_like_folder(text: str) -> bool:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=True, file_okay=True),
+    type=OutPath(dir_okay=True, file_okay=True),
     default=None,
     help="Output file for one split, or folder (made if missing; end it with / for one split) for both. "
          "[default: not_so_clevr_<split>.h5 here]",
@@ -307,7 +376,8 @@ def not_so_clevr(split: str, out: str | None, layout: str, seed: int, force: boo
     specs = [generator.Spec(split=name, seed=seed) for name in splits]
     with outputs(targets, force):
         for name, spec, target in zip(splits, specs, targets):
-            counts = generator.write_file(spec, target, layout=layout, force=force)
+            with progress(spec.samples, f"not-so-clevr {name}", quiet) as advance:
+                counts = generator.write_file(spec, target, layout=layout, force=force, progress=advance)
             if not quiet:
                 click.echo(f"wrote {target}: {name} split, train {counts['train']}, test {counts['test']} "
                            f"({layout} layout, {_size(target)})")
@@ -341,13 +411,13 @@ def workers_option(fn: Callable) -> Callable:
               help="Frequency factor from one octave to the next.")
 @seed_option(0, "Random seed; the same seed and options give the same file.")
 @workers_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("lanes.h5"),
-              show_default=True, help="Output file (its folder is made if missing).")
+@click.option("--out", type=OutPath(), default=None,
+              help="Output file, or folder (made if missing; end it with /) for lanes.h5. [default: lanes.h5]")
 @force_option
 @quiet_option
 @domain_errors
 def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float, scale: float | None,
-          octaves: int, persistence: float, lacunarity: float, seed: int, workers: int, out: Path,
+          octaves: int, persistence: float, lacunarity: float, seed: int, workers: int, out: str | None,
           force: bool, quiet: bool) -> None:
     """Lanes: yellow and red circles on Perlin noise, with a 4-class mask.
 
@@ -358,6 +428,7 @@ def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float,
     from .kinds import LANES
 
     generator = LANES.generator
+    out = out_file(out, LANES.file_name())
     spec = generator.Spec(n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles,
                      intensity=intensity, scale=scale, octaves=octaves, persistence=persistence,
                      lacunarity=lacunarity, seed=seed)
@@ -381,9 +452,9 @@ def info(file: Path, as_json: bool) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("preview.png"),
-              show_default=True,
-              help="Picture to write: .png, .jpg, .bmp, .tif or .webp, as its extension says (folder made if missing).")
+@click.option("--out", type=OutPath(), default=None,
+              help="Picture to write: .png, .jpg, .bmp, .tif or .webp, as its extension says; or a folder (made if "
+                   "missing; end it with /) for preview.png. [default: preview.png]")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="Split to draw samples from.")
 @click.option("--n", "n", type=click.IntRange(1, 1024), default=16, show_default=True,
@@ -391,11 +462,12 @@ def info(file: Path, as_json: bool) -> None:
 @force_option
 @quiet_option
 @domain_errors
-def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool) -> None:
+def preview(file: Path, out: str | None, split: str, n: int, force: bool, quiet: bool) -> None:
     """Draw samples of a data FILE as an enlarged grid with their targets marked (Lanes: with a legend)."""
     from .viz import check_image_path
     from .viz import preview as draw
 
+    out = out_file(out, "preview.png")
     check_image_path(out)
     with outputs([out], force):
         count = draw(file, out, split=split, n=n, force=force)
@@ -420,14 +492,15 @@ def preview(file: Path, out: Path, split: str, n: int, force: bool, quiet: bool)
               help="Background colour: white, black, or R,G,B (0..255 each).")
 @seed_option(0, "Random seed; the same seed and options give the same file.")
 @workers_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sort_of_clevr.h5"),
-              show_default=True, help="Output HDF5 file (its folder is made if missing).")
+@click.option("--out", type=OutPath(), default=None,
+              help="Output HDF5 file, or folder (made if missing; end it with /) for sort_of_clevr.h5. "
+                   "[default: sort_of_clevr.h5]")
 @layout_option
 @force_option
 @quiet_option
 @domain_errors
 def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_size: int | None,
-                  min_distance: int | None, background: str, seed: int, workers: int, out: Path, layout: str,
+                  min_distance: int | None, background: str, seed: int, workers: int, out: str | None, layout: str,
                   force: bool, quiet: bool) -> None:
     """Sort-of-Clevr: coloured squares and circles at random places on a plain canvas.
 
@@ -441,6 +514,7 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
     from .kinds import SORT_OF_CLEVR
 
     generator = SORT_OF_CLEVR.generator
+    out = out_file(out, SORT_OF_CLEVR.file_name())
     spec = generator.Spec(n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
                           min_distance=min_distance, background=generator.parse_color(background), seed=seed)
     with outputs([out], force), progress(spec.n, "sort-of-clevr", quiet) as advance:
@@ -555,7 +629,7 @@ def train_options(fn: Callable) -> Callable:
 @click.option("--seed", type=click.IntRange(0, TRAIN_SEED_MAX), default=0, show_default=True,
               help="Seed of initialisation, shuffling and noise.")
 @device_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OutPath(file_okay=False, path_type=Path), default=None,
               help="Run folder (new or empty). [default: runs/<arch>-<dataset>-<time>]")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt (same options; --epochs may grow).")
@@ -673,8 +747,9 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("interp.png"),
-              show_default=True, help="PNG file to write.")
+@click.option("--out", type=OutPath(), default=None,
+              help="Picture to write: .png, .jpg, .bmp, .tif or .webp, as its extension says; or a folder (made if "
+                   "missing; end it with /) for interp.png. [default: interp.png]")
 @click.option("--rows", type=click.IntRange(1, 32), default=8, show_default=True, help="Latent walks, one per row.")
 @click.option("--steps", type=click.IntRange(2, 32), default=10, show_default=True,
               help="Images per walk, both ends included.")
@@ -689,7 +764,7 @@ def evaluate(run_dir: Path, data: Path | None, device: str, checkpoint: str, as_
 @force_option
 @quiet_option
 @domain_errors
-def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, path: str, checkpoint: str, scale: int,
+def interpolate(run_dir: Path, out: str | None, rows: int, steps: int, seed: int, path: str, checkpoint: str, scale: int,
                 device: str, force: bool, quiet: bool) -> None:
     """Draw walks through a GAN run's latent space as a grid (one walk per row).
 
@@ -697,12 +772,14 @@ def interpolate(run_dir: Path, out: Path, rows: int, steps: int, seed: int, path
     plain GAN objects tend to fade out in one place and in at another.
     """
     from .train.interpolate import interpolation_grid
-    from .viz import write_png
+    from .viz import check_image_path, write_image
 
+    out = out_file(out, "interp.png")
+    check_image_path(out)
     with outputs([out], force):
         picture = interpolation_grid(run_dir, rows=rows, steps=steps, seed=seed, checkpoint=checkpoint,
                                      device=device, scale=scale, path=path)
-        write_png(picture, out, force=force)
+        write_image(picture, out, force=force)
     if not quiet:
         click.echo(f"wrote {out}: {rows} walks of {steps} images from {run_dir / (checkpoint + '.pt')}")
 
@@ -735,7 +812,7 @@ def models(as_json: bool) -> None:
               help="; ".join(f"{name}: {what}" for name, what in BUDGETS.items()) + " (--list: time estimates).")
 @click.option("--seeds", type=click.IntRange(1, 1000), default=None,
               help="Train every run on seeds 0..N-1 (a run may say fewer). [default: quick 5, paper 10, tiny 1]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce"), show_default=True,
+@click.option("--out", type=OutPath(file_okay=False, path_type=Path), default=Path("reproduce"), show_default=True,
               help="Folder for data, run folders and report.md; a finished run there is reused.")
 @click.option("--list", "show", is_flag=True, help="List the experiments and their estimated time, run nothing.")
 @quiet_option

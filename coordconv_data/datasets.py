@@ -26,7 +26,9 @@ another kind, or one that fails validation, is a one-line :class:`~coordconv_dat
 and is never replaced.
 
 Reading: a split that fits in ``memory_limit`` bytes is read once, at construction; indexing is then
-a numpy gather. A larger one is read sample by sample through an HDF5 handle opened lazily in the
+a numpy gather. What is read is checked against the kind's value ranges (a mask class, a location on
+the canvas), at construction or batch by batch, naming the sample, unless the file's every value was
+checked already (:func:`~coordconv_data.store.check_content`, as the trainer does once per run). A larger one is read sample by sample through an HDF5 handle opened lazily in the
 process that reads (each DataLoader worker opens its own), never pickled, so ``num_workers > 0``
 is safe under fork, spawn and forkserver. ``__getitems__`` serves a whole batch from one gather,
 which a standard ``DataLoader`` uses by itself.
@@ -34,6 +36,7 @@ which a standard ``DataLoader`` uses by itself.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import time
@@ -50,6 +53,7 @@ from torch.utils.data import Dataset
 from .errors import InvalidParameter
 from .kinds import LANES, NOT_SO_CLEVR, SORT_OF_CLEVR, Kind, get_kind
 from .kinds.not_so_clevr import GAN_GRAY
+from .kinds.base import check_range
 from .store import FileSummary, StoreError, summarize, summary_of
 
 __all__ = ["CoordDataset", "NotSoClevr", "SortOfClevr", "Lanes", "SPLITS", "VAL_SEED",
@@ -202,6 +206,7 @@ class CoordDataset(Dataset):
         self._parts = self._select(split)  # [(file split, row indices)]
         self._len = sum(len(rows) for _, rows in self._parts)
         keys = {s: self._keys(s) for s, _ in self._parts}
+        self._file_keys = keys
         nbytes = self._nbytes(keys)
         self.in_memory = nbytes <= memory_limit
         self._arrays: dict[str, np.ndarray] | None = self._read_all(keys) if self.in_memory else None
@@ -277,13 +282,28 @@ class CoordDataset(Dataset):
                     total += len(rows) * int(np.prod(d.shape[1:], dtype=np.int64)) * d.dtype.itemsize
         return total
 
+    def _check_read(self, file_split: str, key: str, data: np.ndarray, rows: np.ndarray) -> None:
+        """Refuse values of array ``key`` (samples ``rows`` of ``file_split``) outside its kind's range."""
+        if self.summary.content_checked:
+            return
+        name = next((n for n, k in self.summary.splits[file_split].items() if k == key), None)
+        spec = self.kind.layouts[self.summary.layout].spec(name) if name else None
+        if spec is None:
+            return
+        lo, hi = spec.bounds(self.summary.symbols)
+        if lo is None and hi is None:
+            return
+        check_range(self.path, key, spec, data, lo, hi, self.kind.name, rows=rows)
+
     def _read_all(self, keys: dict[str, dict[str, str]]) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self.encoding.arrays}
         with h5py.File(self.path, "r") as f:
             for s, rows in self._parts:
                 for name, key in keys[s].items():
                     whole = f[key][...]
-                    parts[name].append(whole if len(rows) == len(whole) else whole[rows])
+                    part = whole if len(rows) == len(whole) else whole[rows]
+                    self._check_read(s, key, part, rows)
+                    parts[name].append(part)
         return {name: np.concatenate(p) if len(p) > 1 else p[0] for name, p in parts.items()}
 
     def _handle(self) -> h5py.File:
@@ -299,23 +319,46 @@ class CoordDataset(Dataset):
         f = self._handle()
         assert self._index is not None
         rows = [self._index[i] for i in indices.tolist()]
-        return {name: np.stack([f[keys[name]][r] for keys, r in rows]) for name in self.encoding.arrays}
+        out = {name: np.stack([f[keys[name]][r] for keys, r in rows]) for name in self.encoding.arrays}
+        for s, _ in self._parts:
+            mine = [k for k, (keys, _) in enumerate(rows) if keys is self._file_keys[s]]
+            if mine:
+                for name, key in self._file_keys[s].items():
+                    self._check_read(s, key, out[name][mine], np.array([rows[k][1] for k in mine]))
+        return out
 
     # -- torch Dataset -----------------------------------------------------------------------------
 
     def __len__(self) -> int:
         return self._len
 
-    def _check_indices(self, indices: np.ndarray) -> np.ndarray:
-        indices = np.where(indices < 0, indices + self._len, indices)
-        if len(indices) and (indices.min() < 0 or indices.max() >= self._len):
-            raise IndexError(f"index out of range for {self._len} samples")
-        return indices
+    def _position(self, index: Any) -> int:
+        """A sample's position from an index as Python's sequences take one: an integer (numpy's and
+        0-d tensors' too; not a bool or a float), negative from the end; TypeError or IndexError."""
+        if isinstance(index, (bool, np.bool_)) or (isinstance(index, Tensor) and index.dtype == torch.bool):
+            raise TypeError(f"{type(self).__name__} indices must be integers, not {type(index).__name__}")
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__} indices must be integers, not {type(index).__name__}") from None
+        if not -self._len <= i < self._len:
+            raise IndexError(f"index {i} is out of range for {type(self).__name__} of {self._len} samples")
+        return i + self._len if i < 0 else i
+
+    def _positions(self, indices: Any) -> np.ndarray:
+        if isinstance(indices, np.ndarray) and indices.dtype.kind in "iu" and indices.ndim <= 1:
+            values: Any = indices.reshape(-1).tolist()  # Python ints: no overflow in the range check
+        elif isinstance(indices, Tensor) and not indices.is_floating_point() and indices.dtype != torch.bool:
+            values = indices.reshape(-1).tolist()
+        elif isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+            values = [indices]
+        else:
+            values = list(indices)
+        return np.array([self._position(i) for i in values], dtype=np.int64)
 
     def encode(self, indices: Any) -> tuple[Tensor, Target]:
         """The batched ``(input, target)`` of many samples, before any transform (what the trainer uses)."""
-        idx = self._check_indices(np.asarray(indices, dtype=np.int64).reshape(-1))
-        return self.encoding.encode(self._gather(idx), self._attrs)
+        return self.encoding.encode(self._gather(self._positions(indices)), self._attrs)
 
     def _transformed(self, x: Tensor, y: Target) -> tuple[Any, Any]:
         if self.transform is not None:
@@ -325,7 +368,7 @@ class CoordDataset(Dataset):
         return x, y
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        x, y = self.encode([int(index)])
+        x, y = self.encode([self._position(index)])
         return self._transformed(*_unbatch(x, y, 1)[0])
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Any, Any]]:

@@ -2,11 +2,13 @@
 
 The generic part (kind, parameters, splits, every array's shape, dtype, chunks and compression)
 works for every kind; each kind (:mod:`coordconv_data.kinds`) adds its statistics and says which
-generation parameters apply to the file. Sizes are in binary units (KiB, MiB), as everywhere.
+generation parameters apply to the file. Sizes are in binary units (KiB, MiB), as everywhere. A
+parameter or attribute too long to read (a file can hold megabytes in one) is shown cut, with its size.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -17,6 +19,15 @@ from .store import StoreError, iter_datasets, summarize
 from .writer import format_bytes
 
 _GENERIC_ATTRS = {"dataset", "schema_version", "generator", "seed", "params", "layout"}
+LONGEST_VALUE = 500  # characters of a value's JSON text shown; longer ones are cut
+
+
+def _cut(value: Any) -> Any:
+    """``value`` itself when its JSON text is short, else the start of that text and its size."""
+    text = json.dumps(value, default=str)
+    if len(text) <= LONGEST_VALUE:
+        return value
+    return f"{text[: LONGEST_VALUE // 2]}... ({format_bytes(len(text.encode()))} in all, cut)"
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -42,9 +53,9 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             stats = kind.statistics(f, summary)
     except OSError as e:
         raise StoreError(f"{summary.path} is corrupt: {str(e).splitlines()[0]}") from None
-    params = kind.display_params(summary.params)
+    params = {k: _cut(v) for k, v in kind.display_params(summary.params).items()}
     seed = summary.seed if "seed" in params or not summary.params else None
-    extra = {k: v for k, v in summary.attrs.items() if k not in _GENERIC_ATTRS}
+    extra = {k: _cut(v) for k, v in summary.attrs.items() if k not in _GENERIC_ATTRS}
     return {
         "path": str(summary.path),
         "dataset": summary.kind,

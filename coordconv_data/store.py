@@ -12,10 +12,14 @@ keys ``train_<field>`` / ``val_<field>`` at the root. Ours carry the same root a
 file (plus ``layout = "original"``); a file written by the original script has none and is still
 recognised by its keys.
 
-:func:`summarize` validates a file by content before anyone uses it: each array's rank, per-sample
-shape, dtype and channel count against its kind's schema (:mod:`coordconv_data.kinds`), and value
-ranges where the schema has them (class ids, palette indices, locations inside the canvas), from
-metadata, small arrays and a bounded sample of large ones. Every function here raises
+:func:`summarize` validates a file by content before anyone uses it: the types and values of its
+attributes, its links (an external link, which would pull an array from any path, is refused; a
+virtual dataset may map only this file or the files its ``virtual_sources`` attribute names, beside
+it), each array's rank, per-sample shape, dtype and channel count against its kind's schema
+(:mod:`coordconv_data.kinds`), value ranges where the schema has them (class ids, palette indices,
+locations inside the canvas), from metadata, small arrays and a bounded sample of large ones, and what
+the kind's arrays must agree on, on a few samples. :func:`check_content` then checks every value and
+every sample, once, before a run relies on them (what training and evaluation do). Every function here raises
 :class:`StoreError` with a one-line message for a file that is missing, not HDF5, of another kind,
 incomplete or malformed, so callers can show it to a user as it is.
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,7 +36,7 @@ import h5py
 import numpy as np
 
 from .kinds import KINDS, get_kind
-from .kinds.base import MalformedFile, validate_split
+from .kinds.base import AttrSpec, MalformedFile, check_attr_types, check_range, check_values, validate_split, whole_slices
 from .writer import (  # noqa: F401  (the writer's names, where callers have always found them)
     CHUNK_TARGET_BYTES,
     LAYOUTS,
@@ -50,7 +54,8 @@ from .writer import (  # noqa: F401  (the writer's names, where callers have alw
 
 SPLITS = ("train", "test")
 
-__all__ = ["FileSummary", "summarize", "summary_of", "read_split", "iter_datasets", "StoreError", "MalformedFile",
+__all__ = ["FileSummary", "summarize", "summary_of", "check_content", "read_split", "iter_datasets", "StoreError",
+           "MalformedFile",
            "DatasetWriter", "atomic_write_bytes", "check_target", "SCHEMA_VERSION", "SPLITS", "LAYOUTS"]
 
 
@@ -67,6 +72,8 @@ class FileSummary:
     attrs: dict[str, Any]
     splits: dict[str, dict[str, str]]  # split -> array name -> dataset path in the file
     lengths: dict[str, int]  # split -> sample count
+    symbols: dict[str, int] = field(default_factory=dict)  # shape symbols bound by the file (S: canvas side, ...)
+    content_checked: bool = False  # every value and sample checked (check_content), not only a sample
 
 
 def _decode(value: Any) -> Any:
@@ -97,6 +104,51 @@ def _open(path: str | os.PathLike) -> h5py.File:
         raise StoreError(f"{p}: cannot open as HDF5 ({str(e).splitlines()[0]})") from None
 
 
+#: The root attributes every file of ours carries (a file of the original script has none).
+ROOT_ATTRS = {"dataset": AttrSpec("text"), "layout": AttrSpec("text"), "schema_version": AttrSpec("int", lo=0),
+              "generator": AttrSpec("text"), "seed": AttrSpec("int", lo=-1), "params": AttrSpec("json")}
+VIRTUAL_SOURCES = "virtual_sources"  # root attribute: the files beside this one its virtual datasets may map
+
+
+def _check_links(p: Path, f: h5py.File) -> None:
+    """Refuse external links anywhere in the file, and virtual datasets that map other files than this
+    one and those its ``virtual_sources`` attribute names (plain names: files in the same folder)."""
+    allowed_files: set[str] = set()
+    raw = f.attrs.get(VIRTUAL_SOURCES)
+    if raw is not None:
+        try:
+            names = json.loads(_decode(raw))
+        except (TypeError, ValueError):
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n and n not in (".", "..")
+                                                  for n in names):
+            raise MalformedFile(f"{p} is malformed: attribute {VIRTUAL_SOURCES!r} must be a JSON list of file names "
+                                "(files in the same folder)")
+        allowed_files = set(names)
+
+    def walk(group: h5py.Group, prefix: str) -> None:
+        for name in group:
+            link = group.get(name, getlink=True)
+            where = f"{prefix}{name}"
+            if isinstance(link, h5py.ExternalLink):
+                raise MalformedFile(f"{p} is malformed: '{where}' is an external link to {link.filename}:{link.path}; "
+                                    "data files hold their own arrays (external links are refused)")
+            if isinstance(link, h5py.SoftLink):
+                continue  # a name for an object of this file; it is reached through its own path too
+            obj = group.get(name)
+            if isinstance(obj, h5py.Group):
+                walk(obj, where + "/")
+            elif isinstance(obj, h5py.Dataset) and obj.is_virtual:
+                for source in obj.virtual_sources():
+                    target = source.file_name
+                    if target != "." and (target not in allowed_files or Path(target).name != target):
+                        raise MalformedFile(
+                            f"{p} is malformed: virtual array '{where}' maps {target!r}, which is not this file or "
+                            f"one its {VIRTUAL_SOURCES!r} attribute names beside it")
+
+    walk(f, "")
+
+
 def _detect_original(f: h5py.File) -> str | None:
     """The kind of a file in an original layout without attributes (the original script's), if any."""
     for kind in KINDS.values():
@@ -123,6 +175,8 @@ def summarize(path: str | os.PathLike, kind: str | None = None) -> FileSummary:
 
 def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
     attrs = {k: _decode(v) for k, v in f.attrs.items()}
+    check_attr_types(p, attrs, ROOT_ATTRS)
+    _check_links(p, f)
     layout = attrs.get("layout", "native")
     found = attrs.get("dataset")
     if found is None:
@@ -140,6 +194,7 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
             f"{p} has schema version {version}; this version of coordconv_data reads up to {SCHEMA_VERSION} (upgrade it)"
         )
     spec = get_kind(found)
+    check_attr_types(p, attrs, spec.attrs)
     if layout not in spec.layouts:
         raise StoreError(f"{p}: {found} has no {layout!r} layout (it has: {', '.join(spec.layouts)})")
     schema = spec.layouts[layout]
@@ -180,6 +235,11 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
             if key is None or key not in f:
                 raise StoreError(f"{p} is incomplete: split {split!r} lacks array {a.name!r}")
         lengths[split] = validate_split(p, f, found, schema, split, arrays, symbols)
+    for split, arrays in splits.items():
+        names = spec.consistency_arrays(arrays)
+        for rows in spec.consistency_sample(lengths[split]):
+            _check_rows(p, spec, schema, split, arrays, symbols, attrs, {n: f[arrays[n]][rows] for n in names},
+                        rows.start or 0)
     seed = attrs.get("seed")
     return FileSummary(
         path=p,
@@ -191,6 +251,7 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
         attrs=attrs,
         splits=splits,
         lengths=lengths,
+        symbols=symbols,
     )
 
 
@@ -201,6 +262,54 @@ def summary_of(source: str | os.PathLike | FileSummary, kind: str | None = None)
             raise StoreError(f"{source.path} holds {source.kind} data, not {kind}")
         return source
     return summarize(source, kind)
+
+
+def _check_rows(p: Path, spec: Any, schema: Any, split: str, arrays: dict[str, str], symbols: dict[str, int],
+                attrs: dict[str, Any], data: dict[str, np.ndarray], first: int) -> None:
+    """Value ranges, then the kind's consistency, of samples ``first...`` of one split (``data``: arrays read)."""
+    for name, values in data.items():
+        a = schema.spec(name)
+        if a is not None:
+            lo, hi = a.bounds(symbols)
+            if lo is not None or hi is not None:
+                check_range(p, arrays[name], a, values, lo, hi, spec.name, first=first)
+    spec.check_consistency(p, data, arrays, split, symbols, attrs, first)
+
+
+def check_content(source: str | os.PathLike | FileSummary, kind: str | None = None) -> FileSummary:
+    """Every check of :func:`summarize` on every sample: the value range of every array in full (large
+    ones too, read in slices of bounded memory) and the kind's consistency checks on every sample.
+    What a run does once before its first step, so that a bad value in a chunk the opening sample
+    skipped is one line now instead of a crash mid-run. Returns the summary (validated now when
+    ``source`` is a path), marked ``content_checked``."""
+    summary = summary_of(source, kind)
+    if summary.content_checked:
+        return summary
+    spec = get_kind(summary.kind)
+    schema = spec.layouts[summary.layout]
+    p = summary.path
+    try:
+        with h5py.File(p, "r") as f:
+            for split, arrays in summary.splits.items():
+                together = spec.consistency_arrays(arrays)  # read once a slice, for ranges and consistency
+                row_bytes = 0
+                for name, key in arrays.items():
+                    ds = f[key]
+                    a = schema.spec(name)
+                    if name in together:
+                        row_bytes += int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
+                    elif a is not None:
+                        check_values(p, key, a, ds, summary.symbols, summary.kind, full=True)
+                for rows in whole_slices(summary.lengths[split], row_bytes):
+                    _check_rows(p, spec, schema, split, arrays, summary.symbols, summary.attrs,
+                                {n: f[arrays[n]][rows] for n in together}, rows.start)
+    except StoreError:
+        raise
+    except (OSError, RuntimeError, KeyError) as e:
+        raise StoreError(f"{p} is corrupt: cannot read it ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
+            from None
+    summary.content_checked = True
+    return summary
 
 
 def read_split(source: str | os.PathLike | FileSummary, split: str, kind: str | None = None,

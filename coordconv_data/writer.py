@@ -17,6 +17,11 @@ one-line error naming the file; the temporary file is emptied first, so that HDF
 succeed and nothing is left behind. Before a large write, :func:`check_free_space` refuses, in one
 line, a file the target's filesystem cannot hold.
 
+Outputs are only ever regular files: a target that exists as anything else (a device such as
+``/dev/full``, a FIFO, a socket, a symbolic link) is refused, with or without ``force``, and so is a
+target another live process is writing now (its temporary file is its claim on the name), so that a
+second writer is refused before it does any work.
+
 This module imports only numpy and h5py (and the errors module), so that the generators can use it
 without importing the reader, the dataset kinds or anything else of the package.
 """
@@ -30,6 +35,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,12 +45,14 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .errors import CoordDataError
+from .errors import CoordDataError, InvalidParameter
+from .resources import format_bytes
 
 __all__ = [
     "SCHEMA_VERSION", "LAYOUTS", "CHUNK_TARGET_BYTES",
-    "StoreError", "DiskFull", "NotEnoughSpace",
-    "check_target", "prepare_folder", "temporary_sibling", "remove_stale_temporaries", "atomic_write_bytes",
+    "StoreError", "DiskFull", "NotEnoughSpace", "OutputInUse",
+    "check_target", "output_file", "prepare_folder", "temporary_sibling", "live_writers", "remove_stale_temporaries",
+    "remove_own_temporaries", "atomic_write_bytes",
     "check_free_space", "free_bytes", "format_bytes", "is_disk_full", "chunk_shape", "DatasetWriter",
     "set_attrs",
 ]
@@ -82,17 +90,11 @@ class NotEnoughSpace(StoreError):
     """A file was refused before any write because its filesystem cannot hold it."""
 
 
+class OutputInUse(StoreError):
+    """Another live process is writing the same file now (a runtime state, not a bad name)."""
+
+
 # -- sizes ------------------------------------------------------------------------------------------
-
-def format_bytes(n: float) -> str:
-    """Bytes in binary units, the one way sizes are shown everywhere: ``812 B``, ``9.2 MiB``, ``1.4 GiB``."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
 
 def free_bytes(folder: str | os.PathLike) -> int:
     """Bytes an unprivileged process may still write in ``folder``'s filesystem."""
@@ -109,8 +111,9 @@ def check_free_space(path: str | os.PathLike, needed: int) -> None:
         return
     if needed + SPACE_MARGIN_BYTES > free:
         raise NotEnoughSpace(
-            f"{path} would need about {format_bytes(needed)}, but its folder {path.parent} has "
-            f"{format_bytes(free)} free", field="out", hint="ask for less data ({n}) or write elsewhere ({out})"
+            f"{path} would need about {format_bytes(needed)} plus a margin of {format_bytes(SPACE_MARGIN_BYTES)}, "
+            f"but its folder {path.parent} has {format_bytes(free)} free", field="out",
+            hint="ask for less data ({n}) or write elsewhere ({out})"
         )
 
 
@@ -143,11 +146,40 @@ def _free_now(folder: Path) -> int | None:
 
 # -- targets ----------------------------------------------------------------------------------------
 
-def check_target(path: str | os.PathLike, force: bool) -> None:
-    """Raise :class:`StoreError` unless a new file may be written at ``path`` (its folder must exist)."""
+_FILE_TYPES = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
+               (stat.S_ISSOCK, "socket"), (stat.S_ISLNK, "symbolic link"), (stat.S_ISDIR, "folder"))
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it exists as anything but a regular file (``"FIFO"``, ...); else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot look at it ({e.strerror or e})") from None
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _FILE_TYPES if test(mode)), "special file")
+
+
+def refuse_non_regular(path: str | os.PathLike) -> None:
+    """Raise :class:`StoreError` if ``path`` exists as anything but a regular file: nothing is ever
+    written over a device, FIFO, socket or link, whatever ``force`` says."""
     path = Path(path)
-    if path.is_dir():
-        raise StoreError(f"output {path} is a folder; give a file name")
+    what = _not_a_regular_file(path)
+    if what == "folder":
+        raise StoreError(f"output {path} is a folder; give a file name", field="out")
+    if what is not None:
+        raise StoreError(f"{path} is a {what}, not a regular file: outputs are only ever written as regular files",
+                         field="out", hint="choose another {out}")
+
+
+def check_target(path: str | os.PathLike, force: bool) -> None:
+    """Raise :class:`StoreError` unless a new file may be written at ``path`` (its folder must exist):
+    nothing but a regular file there (replaced only with ``force``), and no live process writing it."""
+    path = Path(path)
+    refuse_non_regular(path)
     if path.exists() and not force:
         raise StoreError(f"{path} already exists", field="force", hint="use {force} to replace it")
     parent = path.parent
@@ -157,6 +189,21 @@ def check_target(path: str | os.PathLike, force: bool) -> None:
         raise StoreError(f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StoreError(f"folder {parent} is not writable")
+    _refuse_other_writers(path)
+
+
+def output_file(out: str | os.PathLike | None, default_name: str, field: str = "out") -> Path:
+    """The file an output option names: ``default_name`` in the current folder when ``out`` is None;
+    ``default_name`` inside ``out`` when ``out`` ends with a path separator or is a folder; else ``out``.
+    An empty ``out`` is refused (it names nothing)."""
+    if out is None:
+        return Path(default_name)
+    text = os.fspath(out)
+    if text == "":
+        raise InvalidParameter(field, f"{field} must not be empty; give a file or a folder (ending in /)")
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return Path(text) / default_name
+    return Path(text)
 
 
 def prepare_folder(folder: str | os.PathLike) -> list[Path]:
@@ -272,6 +319,54 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def _is_mine(pid: int, start: int) -> bool:
+    return pid == os.getpid() and start in (0, _start_time(pid) or 0)
+
+
+def live_writers(path: str | os.PathLike) -> list[int]:
+    """The ids of the other live processes writing ``path`` now (each holds a temporary file for it)."""
+    path = Path(path)
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    pids = []
+    for name in names:
+        m = _TAG.search(name) if name.startswith(prefix) else None
+        if m is None or name[len(prefix):].count(".") != 2:  # another file's temporary ("a.h5.x" of "a.h5")
+            continue
+        host, boot, pid, start = m.group(1), m.group(2), int(m.group(3)), int(m.group(4))
+        if not _is_mine(pid, start) and _owner_alive(host, boot, pid, start):
+            pids.append(pid)
+    return sorted(set(pids))
+
+
+def _refuse_other_writers(path: Path) -> None:
+    writers = live_writers(path)
+    if writers:
+        raise OutputInUse(f"{path} is being written by another process (pid {writers[0]})", field="out",
+                         hint="wait for it, or choose another {out}")
+
+
+_OWN_TEMPORARIES: set[Path] = set()  # this process's temporary files that may still exist
+
+
+def remove_own_temporaries() -> None:
+    """Remove every temporary file this process made and has not renamed or removed yet: what a
+    process that must end at once (a signal's deadline) leaves tidy. Safe from any thread: a file
+    already renamed into place is not touched (its temporary name is gone)."""
+    for tmp in list(_OWN_TEMPORARIES):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _done_with(tmp: Path) -> None:
+    _OWN_TEMPORARIES.discard(tmp)
+
+
 def temporary_sibling(path: str | os.PathLike) -> Path:
     """A new hidden temporary file beside ``path`` (so the final rename stays on one filesystem),
     named after its owner; stale ones left in that folder by dead runs are removed first."""
@@ -286,6 +381,13 @@ def temporary_sibling(path: str | os.PathLike) -> Path:
         except OSError as e:
             raise StoreError(f"cannot write in folder {path.parent}: {e.strerror or e}") from None
         os.close(fd)
+        _OWN_TEMPORARIES.add(tmp)
+        try:  # two writers that started at once: each sees the other's claim, and neither goes on
+            _refuse_other_writers(path)
+        except StoreError:
+            tmp.unlink(missing_ok=True)
+            _done_with(tmp)
+            raise
         return tmp
     raise StoreError(f"cannot create a temporary file in {path.parent}")
 
@@ -293,25 +395,31 @@ def temporary_sibling(path: str | os.PathLike) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` all at once: readers see the old file or the new, never half."""
     path = Path(path)
+    refuse_non_regular(path)
     tmp = temporary_sibling(path)
     try:
         tmp.write_bytes(data)
+        refuse_non_regular(path)
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if is_disk_full(e):
             raise _disk_full(path) from None
         raise
+    finally:
+        _done_with(tmp)
 
 
 def _place(tmp: Path, final: Path, force: bool) -> None:
     """Move a complete temporary file to its final name.
 
     Without ``force`` a hard link is the atomic "create only if absent": a file that appeared at the
-    final name while we were writing is never clobbered.
+    final name while we were writing is never clobbered. Nothing but a regular file is ever replaced.
     """
+    refuse_non_regular(final)
     if force:
         os.replace(tmp, final)
+        _done_with(tmp)
         return
     try:
         os.link(tmp, final)
@@ -321,8 +429,10 @@ def _place(tmp: Path, final: Path, force: bool) -> None:
         if final.exists():
             raise StoreError(f"{final} already exists", field="force", hint="use {force} to replace it") from None
         os.replace(tmp, final)
+        _done_with(tmp)
         return
     os.unlink(tmp)
+    _done_with(tmp)
 
 
 # -- HDF5 ---------------------------------------------------------------------------------------------
@@ -462,11 +572,16 @@ class DatasetWriter:
             quiet.__exit__(None, None, None)
 
     def ensure_space(self, nbytes: int) -> None:
-        """Raise :class:`DiskFull` (removing the partial file) unless about ``nbytes`` more can be
-        written: called before each block, so that HDF5 itself practically never meets a full disk."""
+        """Raise :class:`NotEnoughSpace` (the partial file is then removed) unless about ``nbytes`` more
+        and the margin can be written: called before each block, so that HDF5 itself practically never
+        meets a full disk. The disk is not full yet, and the message says so."""
         free = _free_now(self.path.parent)
         if free is not None and nbytes + SPACE_MARGIN_BYTES > free:
-            raise _disk_full(self.path)
+            raise NotEnoughSpace(
+                f"stopped writing {self.path} before the disk filled up: its next part needs about "
+                f"{format_bytes(nbytes)} plus a margin of {format_bytes(SPACE_MARGIN_BYTES)}, and "
+                f"{format_bytes(free)} is free (nothing was written)", field="out",
+                hint="free some space, or write elsewhere ({out})")
 
     def _discard(self) -> None:
         """Remove the temporary file, whatever state HDF5 is in.
@@ -488,6 +603,7 @@ class DatasetWriter:
                 self.file = None
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)
+                _done_with(self._tmp)
         self._end_quiet()
 
     def create(

@@ -10,11 +10,16 @@ from coordconv_data.store import DatasetWriter, StoreError, chunk_shape, read_sp
 
 
 def write_minimal(path, *, force=False, n=5, extra=None):
+    """A small, consistent Not-so-Clevr file: n squares per split, each centred on its location."""
+    from coordconv_data.generate.not_so_clevr import onehot_maps, render_squares
+
+    locations = np.stack([np.arange(10, 10 + n), np.full(n, 20)], axis=1).astype(np.int64)
+    hot = onehot_maps(locations, 64)
     with DatasetWriter(path, "not-so-clevr", seed=3, params={"a": 1}, force=force) as w:
         for split in ("train", "test"):
-            w.write(f"{split}/images", np.full((n, 64, 64, 1), 7, np.uint8), compression="gzip")
-            w.write(f"{split}/onehots", np.zeros((n, 64, 64, 1), np.uint8))
-            w.write(f"{split}/locations", np.zeros((n, 2), np.int64))
+            w.write(f"{split}/images", (render_squares(hot, 9) * 255)[..., None], compression="gzip")
+            w.write(f"{split}/onehots", hot[..., None])
+            w.write(f"{split}/locations", locations)
         if extra:
             extra(w)
 

@@ -53,6 +53,9 @@ SPLIT_STREAMS = {"train": 0, "test": 1}
 OFFSET_RANGE = 1024.0
 NOISE_BASES = 2  # bases 0 and 1: the ones for which the reference never reads past its table
 BLOCK_BYTES = 4 * 2**20  # images of one block at most (64 at 128x128: 3 MiB)
+# The largest noise cell in pixels: the offsets, up to OFFSET_RANGE cells in whole pixels, stay exact
+# integers in int64 and float64 (2**42 pixels); the noise is flat over any image long before.
+MAX_SCALE = 2**32
 MAX_BLOCK = 64
 
 
@@ -101,6 +104,8 @@ class LanesSpec:
         require(0.0 <= real("intensity") <= 1.0, "intensity", f"intensity must be within 0..1, got {self.intensity}")
         if self.scale is not None:
             require(real("scale") > 0, "scale", f"scale must be positive, got {self.scale}")
+            require(self.scale <= MAX_SCALE, "scale", f"scale must be at most {MAX_SCALE} pixels per noise cell (the "
+                                                      f"noise is flat over any image long before), got {self.scale:g}")
         integer("octaves", 1, 16)
         require(real("persistence") > 0, "persistence", f"persistence must be positive, got {self.persistence}")
         require(real("lacunarity") > 0, "lacunarity", f"lacunarity must be positive, got {self.lacunarity}")
@@ -209,6 +214,16 @@ def owner_maps(centers: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
         for j in range(k):
             cv2.circle(owners[i], (int(centers[i, j, 0]), int(centers[i, j, 1])), int(radii[i, j]), j + 1, -1)
     return owners
+
+
+def paint_masks(centers: np.ndarray, radii: np.ndarray, classes: np.ndarray, size: int) -> np.ndarray:
+    """The masks (N, S, S) uint8 the circles paint, as :func:`compose` paints them (its masks alone)."""
+    masks = np.zeros((len(radii), size, size), np.uint8)
+    for mask, cs, rs, ks in zip(masks, np.asarray(centers).tolist(), np.asarray(radii).tolist(),
+                                np.asarray(classes).tolist()):
+        for (x, y), r, cls in zip(cs, rs, ks):
+            cv2.circle(mask, (x, y), r, cls, -1)
+    return masks
 
 
 def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,

@@ -12,6 +12,14 @@ first array that has them, and must then agree everywhere), dtype, and value ran
 checked where the dtype does not already guarantee them: small arrays (up to
 :data:`FULL_SCAN_BYTES`) are read whole; larger ones by a bounded sample of whole chunks spread over
 the array (:data:`SAMPLE_BYTES`), so that opening a file costs milliseconds whatever its size.
+
+Attributes are checked for type and value (:class:`AttrSpec`: the root ones every file has, and each
+kind's own), so a reader never meets ``canvas_size = "sixty-four"``. Each kind also checks what its
+arrays must agree on (:meth:`Kind.check_consistency`: a Not-so-Clevr square centred on its location,
+a Lanes mask that is what its circles paint, distinct colours in a Sort-of-Clevr image) on a few
+samples when a file is opened, and :func:`check_content` runs every check on every sample (value
+ranges of the large arrays in full, consistency in slices of bounded memory): what a training run
+or an evaluation does once, before its first step.
 """
 
 from __future__ import annotations
@@ -31,10 +39,65 @@ Bound = float | Callable[[Mapping[str, int]], float] | None
 
 FULL_SCAN_BYTES = 2 * 2**20  # arrays up to this size are range-checked in full
 SAMPLE_BYTES = 2**20  # larger ones: about this many bytes of whole chunks, spread evenly
+CONTENT_SLICE_BYTES = 16 * 2**20  # check_content reads about this much at a time (an interrupt waits for one read)
 
 
 class MalformedFile(StoreError):
     """A file whose arrays or attributes do not have the shape, dtype or values its kind requires."""
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """What one attribute must be: ``text``, ``int`` (within ``lo..hi``), ``ints`` (a list of
+    ``length`` integers, each within ``lo..hi``) or ``json`` (text holding JSON)."""
+
+    kind: str
+    lo: int | None = None
+    hi: int | None = None
+    length: int | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (decoded as the store decodes attributes), or None."""
+        if self.kind == "text":
+            return None if isinstance(value, str) else "text"
+        if self.kind == "json":
+            if not isinstance(value, str):
+                return "JSON text"
+            try:
+                json.loads(value)
+            except json.JSONDecodeError:
+                return "valid JSON text"
+            return None
+        values = [value] if self.kind == "int" else value
+        what = "an integer" if self.kind == "int" else f"a list of {self.length or 'some'} integers"
+        if self.lo is not None and self.hi is not None:
+            what += f" in {self.lo}..{self.hi}"
+        elif self.lo is not None:
+            what += f" of at least {self.lo}"
+        if not isinstance(values, list) or (self.length is not None and len(values) != self.length):
+            return what
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                return what
+            if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+                return what
+        return None
+
+
+def check_attr_types(path: Any, attrs: Mapping[str, Any], specs: Mapping[str, AttrSpec]) -> None:
+    """Raise :class:`MalformedFile` for the first attribute in ``specs`` that is present with a value
+    it does not allow (the message shows the value, cut short)."""
+    for name, spec in specs.items():
+        if name not in attrs:
+            continue
+        want = spec.problem(attrs[name])
+        if want is not None:
+            raise MalformedFile(f"{path} is malformed: attribute {name!r} is {_short(attrs[name])}; it must be {want}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -110,9 +173,16 @@ def _sample_slices(ds: h5py.Dataset) -> list[slice]:
     return [slice(int(k) * rows, min(n, (int(k) + 1) * rows)) for k in picks]
 
 
+def whole_slices(n: int, row_bytes: int, budget: int = CONTENT_SLICE_BYTES) -> list[slice]:
+    """``slice``s covering ``0..n`` in order, each about ``budget`` bytes of rows of ``row_bytes``."""
+    step = max(1, budget // max(1, row_bytes))
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
+
 def check_values(path: Any, key: str, spec: ArraySpec, ds: h5py.Dataset, symbols: Mapping[str, int],
-                 kind: str) -> None:
-    """Raise :class:`MalformedFile` if a value of ``ds`` lies outside ``spec``'s range (or is NaN)."""
+                 kind: str, full: bool = False) -> None:
+    """Raise :class:`MalformedFile` if a value of ``ds`` lies outside ``spec``'s range (or is NaN):
+    of every sample when ``full`` or the array is small, else of a bounded sample of whole chunks."""
     lo, hi = spec.bounds(symbols)
     if (lo is None and hi is None) or ds.shape[0] == 0 or ds.size == 0:
         return
@@ -122,26 +192,39 @@ def check_values(path: Any, key: str, spec: ArraySpec, ds: h5py.Dataset, symbols
         if (lo is None or info.min >= lo) and (hi is None or info.max <= hi):
             return  # the dtype cannot hold anything else
     nbytes = ds.size * dt.itemsize
-    slices = [slice(0, ds.shape[0])] if nbytes <= FULL_SCAN_BYTES else _sample_slices(ds)
+    row_bytes = nbytes // ds.shape[0]
+    if full:
+        slices = whole_slices(ds.shape[0], row_bytes)
+    else:
+        slices = [slice(0, ds.shape[0])] if nbytes <= FULL_SCAN_BYTES else _sample_slices(ds)
     for sl in slices:
-        data = ds[sl]
-        flat = data.reshape(len(data), -1)
-        bad = np.zeros(flat.shape, dtype=bool)
-        if dt.kind == "f":
-            bad |= ~np.isfinite(flat)
-        if lo is not None:
-            bad |= flat < lo
-        if hi is not None:
-            bad |= flat > hi
-        if bad.any():
-            row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)
-            value = flat[row, col]
-            allowed = (f"{_num(lo)}..{_num(hi)}" if lo is not None and hi is not None else
-                       f">= {_num(lo)}" if lo is not None else f"<= {_num(hi)}")
-            raise MalformedFile(
-                f"{path} is malformed: array '{key}' holds {_num(value)} at sample {sl.start + row}; "
-                f"{kind} {spec.what} must be {allowed}"
-            )
+        check_range(path, key, spec, ds[sl], lo, hi, kind, first=sl.start)
+
+
+def check_range(path: Any, key: str, spec: ArraySpec, data: np.ndarray, lo: float | None, hi: float | None,
+                kind: str, first: int = 0, rows: np.ndarray | None = None, where: str = "at sample") -> None:
+    """Raise :class:`MalformedFile` for the first value of ``data`` (samples ``first...`` of array
+    ``key``, or the samples ``rows`` names) outside ``lo..hi`` or not finite."""
+    if data.size == 0:
+        return
+    flat = data.reshape(len(data), -1)
+    bad = np.zeros(flat.shape, dtype=bool)
+    if flat.dtype.kind == "f":
+        bad |= ~np.isfinite(flat)
+    if lo is not None:
+        bad |= flat < lo
+    if hi is not None:
+        bad |= flat > hi
+    if bad.any():
+        row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        value = flat[row, col]
+        sample = int(rows[row]) if rows is not None else first + int(row)
+        allowed = (f"{_num(lo)}..{_num(hi)}" if lo is not None and hi is not None else
+                   f">= {_num(lo)}" if lo is not None else f"<= {_num(hi)}")
+        raise MalformedFile(
+            f"{path} is malformed: array '{key}' holds {_num(value)} {where} {sample}; "
+            f"{kind} {spec.what} must be {allowed}"
+        )
 
 
 def _num(v: Any) -> str:
@@ -264,6 +347,7 @@ class Kind:
     dataset: str = ""
     default_file: str = ""
     cli_options: tuple[str, ...] = ()
+    attrs: Mapping[str, AttrSpec] = field(default_factory=dict)  # the kind's own attributes, when present
 
     # -- files ----------------------------------------------------------------------------------------
     def detect_original(self, f: h5py.File) -> bool:
@@ -277,6 +361,22 @@ class Kind:
 
     def check_attrs(self, path: Any, attrs: Mapping[str, Any], symbols: Mapping[str, int]) -> None:
         """Raise :class:`MalformedFile` for attributes the kind's readers rely on and cannot use."""
+
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        """The arrays (of a split's ``name -> key``) that :meth:`check_consistency` reads."""
+        return ()
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
+        """Raise :class:`MalformedFile` (naming the sample) where samples ``first, first + 1, ...`` of one
+        split (``data``: the :meth:`consistency_arrays`, read by the caller; ``keys``: every array's
+        path in the file) disagree with themselves: what a kind's arrays must agree on beyond each
+        one's shape and range (the ranges of ``data`` were checked before)."""
+
+    def consistency_sample(self, n: int) -> list[slice]:
+        """The samples checked for consistency when a file is opened: the first and the last few."""
+        k = min(n, 32)
+        return [slice(0, k)] + ([slice(n - k, n)] if n > k else [])
 
     # -- people ---------------------------------------------------------------------------------------
     def display_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,7 +412,23 @@ class Kind:
         raise NotImplementedError
 
     def spec_from_params(self, params: Mapping[str, Any]) -> Any:
-        """The generator spec a file's ``params`` attribute records (the file says how to regenerate it)."""
+        """The generator spec a file's ``params`` attribute records (the file says how to regenerate it).
+
+        A parameter this version's spec does not take (a file of a newer version, or an edited one) is
+        an :class:`~coordconv_data.errors.InvalidParameter` naming it: regenerating without it would
+        quietly make another file. Parameters the file leaves out take their defaults.
+        """
+        from dataclasses import fields
+
+        from ..errors import InvalidParameter
+
+        if not isinstance(params, Mapping):
+            raise InvalidParameter("params", f"params must be a mapping of parameter names to values, got {_short(params)}")
+        known = [f.name for f in fields(self.generator.Spec)]
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            raise InvalidParameter(str(unknown[0]), f"params has {unknown[0]!r}, which a {self.name} spec does not take "
+                                                    f"(it takes: {', '.join(known)})")
         return self.generator.Spec(**params)
 
     # -- default files ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 from ..draw import enlarge, scale_for
 from ..generate import lanes as generator
 from ..generate.perlin import BASE_MAX
-from .base import COORDCONV_CITATION, ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
+from .base import COORDCONV_CITATION, ArraySpec, AttrSpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
 
 # The one palette of the mask classes, for every picture (previews, training predictions): background
 # black, yellow right yellow, yellow left sky blue, red bottom red (RGB).
@@ -95,6 +95,39 @@ class LanesKind(Kind):
                 raise MalformedFile(f"{path}: attribute 'class_names' must be a JSON list of "
                                     f"{len(generator.CLASS_NAMES)} names")
 
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("centers", "radii", "colors", "classes", "masks")
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
+        """Each circle's class is what its colour and place make it, and each mask is what the circles
+        paint (in order, later over earlier; background 0 elsewhere): one class per pixel, the right one."""
+        centers = np.asarray(data["centers"], dtype=np.int64)
+        if len(centers) == 0:
+            return
+        size = symbols.get("S", int(data["masks"].shape[1]))
+        colors, radii = data["colors"], np.asarray(data["radii"], dtype=np.int64)
+        classes = data["classes"]
+        expected = generator.circle_classes(colors, centers, size)
+        wrong = np.argwhere(classes != expected)
+        if len(wrong):
+            i, j = (int(v) for v in wrong[0])
+            raise MalformedFile(
+                f"{path} is malformed: circle {j} of sample {first + i} of split '{split}' has class {int(classes[i, j])} "
+                f"in '{keys['classes']}', but a {generator.COLOR_NAMES[int(colors[i, j])]} circle centred at "
+                f"{tuple(int(v) for v in centers[i, j])} is class {int(expected[i, j])}")
+        masks = data["masks"]
+        painted = generator.paint_masks(centers, radii, classes, size)
+        wrong_pixels = masks != painted
+        bad = np.flatnonzero(wrong_pixels.reshape(len(masks), -1).any(axis=1))
+        if len(bad):
+            i = int(bad[0])
+            y, x = (int(v) for v in np.argwhere(wrong_pixels[i])[0])
+            raise MalformedFile(
+                f"{path} is malformed: the mask of sample {first + i} of split '{split}' in '{keys['masks']}' is not "
+                f"what its circles paint: pixel (x {x}, y {y}) is class {int(masks[i, y, x])}, its circles make it "
+                f"{int(painted[i, y, x])}")
+
     def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
         """Per split: the fraction of mask pixels in each class, and the circles of each class."""
         names = list(self.class_names)
@@ -157,4 +190,6 @@ class LanesKind(Kind):
 LANES = LanesKind("lanes", {"native": NATIVE}, class_names=generator.CLASS_NAMES, class_colors=CLASS_COLORS,
                   dataset="Lanes", default_file="lanes.h5",
                   cli_options=("n", "test_n", "size", "circles", "intensity", "scale", "octaves", "persistence",
-                               "lacunarity", "seed"))
+                               "lacunarity", "seed"),
+                  attrs={"class_names": AttrSpec("json"), "color_names": AttrSpec("json"), "palette": AttrSpec("json"),
+                         "channel_order": AttrSpec("text"), "center_order": AttrSpec("text"), "noise": AttrSpec("text")})

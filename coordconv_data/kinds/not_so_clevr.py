@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import MARK, enlarge, label, scale_for
 from ..generate import not_so_clevr as generator
-from .base import ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
+from .base import ArraySpec, AttrSpec, Column, Kind, LayoutSpec, MalformedFile, int_attr
 
 
 def _last_pixel(symbols: Mapping[str, int]) -> int:
@@ -110,6 +110,46 @@ class NotSoClevrKind(Kind):
             return {k: v for k, v in params.items() if k not in ("seed", "test_fraction")}
         return dict(params)
 
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("locations", "images" if "images" in arrays else "imagegray", "onehots")
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
+        """Each sample's square is centred on its location, and its one-hot map marks that pixel alone
+        (the image is the one-hot map convolved with the square's kernel)."""
+        loc_key = keys["locations"]
+        locations = np.asarray(data["locations"], dtype=np.int64)
+        if len(locations) == 0:
+            return
+        canvas = symbols.get("S", 64)
+        square = int(attrs.get("square_size", generator.NotSoClevrSpec.square))
+        half = square // 2
+        image = "images" if "images" in data else "imagegray"
+        image_key = keys[image]
+        # A centre too near the edge is not the centre of a whole square (the sweep keeps them inside).
+        edge = (locations < half) | (locations > canvas - 1 - half)
+        if edge.any():
+            i = int(np.flatnonzero(edge.any(axis=1))[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}' has location "
+                                f"{tuple(int(v) for v in locations[i])} in '{loc_key}', where no whole {square}x{square} "
+                                f"square fits the {canvas}x{canvas} canvas")
+        hot = generator.onehot_maps(locations, canvas)
+        squares = generator.render_squares(hot, square) > 0
+        drawn = data[image][..., 0] > 0
+        wrong = np.flatnonzero((drawn != squares).reshape(len(drawn), -1).any(axis=1))
+        if len(wrong):
+            i = int(wrong[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': the square in "
+                                f"'{image_key}' is not the {square}x{square} square centred on its location "
+                                f"{tuple(int(v) for v in locations[i])} in '{loc_key}'")
+        onehots = data["onehots"][..., 0] > 0
+        wrong = np.flatnonzero((onehots != (hot > 0)).reshape(len(hot), -1).any(axis=1))
+        if len(wrong):
+            i = int(wrong[0])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}': its one-hot map in "
+                                f"'{keys['onehots']}' does not mark its location {tuple(int(v) for v in locations[i])} "
+                                "alone")
+
     def statistics(self, f: h5py.File, summary: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for split, arrays in summary.splits.items():
@@ -145,5 +185,8 @@ class NotSoClevrKind(Kind):
         return generator
 
 
-NOT_SO_CLEVR = NotSoClevrKind("not-so-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="NotSoClevr",
-                              default_file="not_so_clevr_quadrant.h5", cli_options=("split", "seed"))
+NOT_SO_CLEVR = NotSoClevrKind(
+    "not-so-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="NotSoClevr",
+    default_file="not_so_clevr_quadrant.h5", cli_options=("split", "seed"),
+    attrs={"canvas_size": AttrSpec("int", lo=2, hi=4096), "square_size": AttrSpec("int", lo=1, hi=4095),
+           "split_kind": AttrSpec("text"), "location_order": AttrSpec("text")})

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..draw import enlarge, label, scale_for
 from ..generate import sort_of_clevr as generator
-from .base import ArraySpec, Column, Kind, LayoutSpec, MalformedFile, int_attr, json_attr
+from .base import ArraySpec, AttrSpec, Column, Kind, LayoutSpec, MalformedFile, int_attr, json_attr
 
 
 def _last_color(symbols: Mapping[str, int]) -> int:
@@ -94,6 +94,28 @@ class SortOfClevrKind(Kind):
     def check_attrs(self, path: Any, attrs: Mapping[str, Any], symbols: Mapping[str, int]) -> None:
         if "palette" in attrs:
             self.palette(attrs, path)
+
+    def consistency_arrays(self, arrays: Mapping[str, str]) -> tuple[str, ...]:
+        return ("colors",) if "colors" in arrays else ()  # a file of the original script: images only
+
+    def check_consistency(self, path: Any, data: Mapping[str, np.ndarray], keys: Mapping[str, str], split: str,
+                          symbols: Mapping[str, int], attrs: Mapping[str, Any], first: int) -> None:
+        """The objects of one image have distinct colours (the generator draws each colour once)."""
+        if "colors" not in data:
+            return
+        colors = np.sort(np.asarray(data["colors"]), axis=1)
+        same = np.argwhere(colors[:, 1:] == colors[:, :-1])
+        if len(same):
+            i, j = (int(v) for v in same[0])
+            names = [name for name, _ in self.palette(attrs)]
+            c = int(colors[i, j])
+            raise MalformedFile(f"{path} is malformed: sample {first + i} of split '{split}' has two "
+                                f"{names[c] if c < len(names) else c} objects in '{keys['colors']}'; the objects of "
+                                "an image have distinct colours")
+
+    def consistency_sample(self, n: int) -> list[slice]:
+        # The colours are a few bytes a sample: all of them, when a file is opened.
+        return [slice(0, n)] if n else []
 
     def palette(self, attrs: Mapping[str, Any], path: Any = None) -> list[tuple[str, tuple[int, int, int]]]:
         """The file's object colours ``[(name, (r, g, b)), ...]`` in index order: the one parser of
@@ -185,4 +207,9 @@ class SortOfClevrKind(Kind):
 
 SORT_OF_CLEVR = SortOfClevrKind(
     "sort-of-clevr", {"native": NATIVE, "original": ORIGINAL}, dataset="SortOfClevr", default_file="sort_of_clevr.h5",
-    cli_options=("n", "test_fraction", "objects", "size", "object_size", "min_distance", "background", "seed"))
+    cli_options=("n", "test_fraction", "objects", "size", "object_size", "min_distance", "background", "seed"),
+    attrs={"canvas_size": AttrSpec("int", lo=1, hi=4096), "objects": AttrSpec("int", lo=1, hi=generator.MAX_OBJECTS),
+           "object_size": AttrSpec("int", lo=1), "min_distance": AttrSpec("int", lo=0),
+           "center_range": AttrSpec("ints", lo=0, length=2), "background": AttrSpec("ints", lo=0, hi=255, length=3),
+           "palette": AttrSpec("json"), "shape_names": AttrSpec("json"), "center_order": AttrSpec("text"),
+           "drawing_order": AttrSpec("text"), "train_x": AttrSpec("text")})

@@ -36,6 +36,8 @@ import torch.nn as nn
 from torch import Tensor
 from torch.nn.common_types import _size_2_t
 
+from .coords import check_channels
+
 __all__ = ["CoordBiasConv2d", "relative_positions", "COORD_INITS"]
 
 COORD_INITS = ("zeros", "uniform")
@@ -111,6 +113,7 @@ class CoordBiasConv2d(nn.Conv2d):
     ) -> None:
         if coord_init not in COORD_INITS:
             raise ValueError(f"coord_init must be one of {', '.join(COORD_INITS)}, got {coord_init!r}")
+        check_channels(type(self).__name__, in_channels=(in_channels, 1), out_channels=(out_channels, 1))
         super().__init__(
             in_channels,
             out_channels,

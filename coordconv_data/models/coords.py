@@ -44,6 +44,16 @@ __all__ = [
 _IntOrTuple = Union[int, tuple[int, ...]]
 
 
+def check_channels(layer: str, **counts: tuple[object, int]) -> None:
+    """Refuse a channel count that is not an integer (TypeError) or below its least value (ValueError),
+    before torch makes a tensor of it (a negative count plus the coordinate channels could even be valid)."""
+    for name, (value, least) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{layer}: {name} must be an integer, got {type(value).__name__} {value!r}")
+        if value < least:
+            raise ValueError(f"{layer}: {name} must be at least {least}, got {value}")
+
+
 def _axis_coords(n: int, device: torch.device | None, dtype: torch.dtype) -> Tensor:
     if n == 1:
         # The formula divides by zero here; the centre of a one-pixel axis is 0.
@@ -186,6 +196,7 @@ class CoordConvNd(nn.Module):
         with_r: bool = False,
     ) -> None:
         super().__init__()
+        check_channels(type(self).__name__, in_channels=(in_channels, 1), out_channels=(out_channels, 1))
         if groups != 1:
             # The coordinate channels would land in the last group only, so most filters would
             # never see them: that is not CoordConv.

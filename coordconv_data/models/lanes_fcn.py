@@ -96,7 +96,8 @@ class FCNVGG9(nn.Module):
             raise ValueError(f"init must be one of {', '.join(FCN_INITS)}, got {init!r}")
         # Drawn before any layer is built: the variants' constructors consume different amounts of
         # the global RNG, so seeding the init from the state after construction would differ.
-        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if init == "comparable" else None
+        # On the CPU: the model may be built under another default device (the meta device, to count it).
+        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64, device="cpu")) if init == "comparable" else None
         make_conv = _conv_factory(conv, with_r, "uniform" if init == "study" else "zeros", per_input)
         self.conv_kind, self.init = conv, init
         blocks = []

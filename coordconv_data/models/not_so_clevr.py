@@ -26,7 +26,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .coords import CoordConv2d
-from .registry import check_positive_int, register_model
+from .registry import check_int_range, check_positive_int, register_model
 from .tiled import TiledCoordConv2d
 from .weight_init import glorot_uniform_, he_normal_
 
@@ -322,7 +322,7 @@ def coordconv_classification(*, mul: int = 1, with_r: bool = False) -> CoordConv
 def deconv_classification(*, mul: int = 1, fs: int = 3) -> DeconvPainter:
     """Deconvolution coordinate classifier, (x, y) -> one-hot logits (the paper's baseline)."""
     name = "deconv_classification"
-    return DeconvPainter(mul=check_positive_int(name, "mul", mul), fs=check_positive_int(name, "fs", fs))
+    return DeconvPainter(mul=check_positive_int(name, "mul", mul), fs=check_int_range(name, "fs", fs, 1, IMAGE_SIZE, " (no kernel wider than the canvas)"))
 
 
 @register_model(task="rendering", dataset=_NSC, input_shape=_COORDS_IN, output_shape=_MAP_OUT)
@@ -330,7 +330,7 @@ def coordconv_rendering(*, mul: int = 1, fs: int = 3, with_r: bool = False, shar
     """CoordConv renderer, (x, y) -> square mask logits (classifier, softmax, conv painter)."""
     name = "coordconv_rendering"
     return CoordConvImagePainter(
-        mul=check_positive_int(name, "mul", mul), fs=check_positive_int(name, "fs", fs), with_r=with_r, sharpen=sharpen
+        mul=check_positive_int(name, "mul", mul), fs=check_int_range(name, "fs", fs, 1, IMAGE_SIZE, " (no kernel wider than the canvas)"), with_r=with_r, sharpen=sharpen
     )
 
 
@@ -338,7 +338,7 @@ def coordconv_rendering(*, mul: int = 1, fs: int = 3, with_r: bool = False, shar
 def deconv_rendering(*, mul: int = 1, fs: int = 3) -> DeconvPainter:
     """Deconvolution renderer, (x, y) -> square mask logits (the DeconvPainter stack)."""
     name = "deconv_rendering"
-    return DeconvPainter(mul=check_positive_int(name, "mul", mul), fs=check_positive_int(name, "fs", fs))
+    return DeconvPainter(mul=check_positive_int(name, "mul", mul), fs=check_int_range(name, "fs", fs, 1, IMAGE_SIZE, " (no kernel wider than the canvas)"))
 
 
 @register_model(task="regression", dataset=_NSC, input_shape=_IMAGE_IN, output_shape=(2,))

@@ -47,10 +47,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import torch
 import torch.nn as nn
 
-from ..errors import CoordDataError
+from ..errors import CoordDataError, InvalidParameter
 from ..kinds import KINDS
+from ..resources import format_bytes, memory_bytes
 
 __all__ = [
     "TASKS",
@@ -66,6 +68,9 @@ __all__ = [
     "model_info",
     "is_model",
     "check_positive_int",
+    "check_int_range",
+    "parameter_count",
+    "check_model_size",
 ]
 
 TASKS: tuple[str, ...] = ("classification", "rendering", "regression", "segmentation", "gan")
@@ -162,6 +167,15 @@ def check_positive_int(model: str, hparam: str, value: Any) -> int:
         raise HyperparameterError(f"model {model!r}: {hparam} must be a positive integer, got {value!r}", field=hparam)
     return value
 
+
+def check_int_range(model: str, hparam: str, value: Any, lo: int, hi: int, why: str = "") -> int:
+    """Validate an integer hyperparameter that has a ceiling too (``fs``: no kernel wider than the canvas)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise HyperparameterError(f"model {model!r}: {hparam} must be an integer in {lo}..{hi}{why}, got {value!r}",
+                                  field=hparam)
+    return value
+
+
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
 
 
@@ -224,6 +238,11 @@ def list_models(pattern: str | None = None, *, task: str | None = None, dataset:
         task: keep models of this task only.
         dataset: keep models for this dataset kind only.
     """
+    for name, value, known in (("task", task, TASKS), ("dataset", dataset, DATASETS)):
+        if value is not None and value not in known:
+            raise InvalidParameter(name, f"{name} must be one of {', '.join(known)}, got {value!r}")
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a string such as 'fcn_*', got {type(pattern).__name__}")
     names = sorted(_REGISTRY)
     if pattern is not None:
         names = fnmatch.filter(names, pattern)
@@ -247,14 +266,35 @@ def model_info(name: str) -> ModelInfo:
         raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model with the given hyperparameters (the others take their defaults).
+def parameter_count(name: str, **kwargs: Any) -> int:
+    """How many numbers (parameters and buffers) the model holds, counted on the meta device: nothing is
+    allocated, whatever the hyperparameters. Raises as :func:`create_model` does for bad values."""
+    info = _checked(name, kwargs)
+    # The global random state is put back: counting must not change the weights a seeded run gets.
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        model = info.builder(**kwargs)
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers()))
 
-    Raises:
-        UnknownModelError: ``name`` is not registered (the message lists the known names).
-        HyperparameterError: a keyword the architecture does not take (the message lists those it
-            does take), or a value the builder rejects.
-    """
+
+def check_model_size(name: str, kwargs: dict[str, Any], copies: int = 1, what: str = "as float32",
+                     limit: int | None = None, where: str = "this machine's memory") -> int:
+    """Refuse (:class:`HyperparameterError` naming the hyperparameter that makes it big, and the limit)
+    a model whose ``copies`` float32 copies of its numbers would not fit ``limit`` bytes (by default the
+    machine's memory); returns the count. Nothing is allocated (:func:`parameter_count`)."""
+    count = parameter_count(name, **kwargs)
+    limit = memory_bytes() if limit is None else limit
+    need = count * 4 * copies
+    if limit is None or need <= limit:
+        return count
+    info = _REGISTRY[name]
+    changed = [k for k, v in kwargs.items() if v != info.hparams[k]]
+    culprit = min(changed, key=lambda k: parameter_count(name, **{**kwargs, k: info.hparams[k]}), default=None)
+    given = f"{culprit} {kwargs[culprit]!r} makes" if culprit else "makes"
+    raise HyperparameterError(f"model {name!r}: {given} {count:.3g} numbers, about {format_bytes(need)} {what}; "
+                              f"{where} is {format_bytes(limit)}", field=culprit or "arch")
+
+
+def _checked(name: str, kwargs: dict[str, Any]) -> ModelInfo:
     info = model_info(name)
     unknown = [k for k in kwargs if k not in info.hparams]
     if unknown:
@@ -266,4 +306,20 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     for key, value in kwargs.items():
         if isinstance(info.hparams[key], bool) and not isinstance(value, bool):
             raise HyperparameterError(f"model {name!r}: {key} must be True or False, got {value!r}", field=key)
-    return info.builder(**kwargs)
+    return info
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model with the given hyperparameters (the others take their defaults).
+
+    The model is counted first on the meta device (:func:`check_model_size`): one whose weights alone
+    would not fit this machine's memory (``width=10**6``) is refused before anything is allocated.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered (the message lists the known names).
+        HyperparameterError: a keyword the architecture does not take (the message lists those it
+            does take), a value the builder rejects, or a model too large for this machine.
+    """
+    _checked(name, kwargs)
+    check_model_size(name, kwargs)
+    return _REGISTRY[name].builder(**kwargs)

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .coords import coordinate_channels
+from .coords import check_channels, coordinate_channels
 
 __all__ = ["TiledCoordConv2d"]
 
@@ -62,6 +62,7 @@ class TiledCoordConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_channels(type(self).__name__, in_features=(in_features, 1), out_channels=(out_channels, 1))
         self.in_features = in_features
         self.out_channels = out_channels
         self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

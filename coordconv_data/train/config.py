@@ -18,6 +18,7 @@ import torch
 
 from ..errors import InvalidParameter
 from ..models import HyperparameterError, UnknownModelError, create_model, list_models, model_info
+from ..models.registry import check_model_size
 from .errors import TrainError
 from .options import (INTERM_LOSSES, LOGGERS, LR_POLICIES, MAX_EVAL_SAMPLES, OPTIMIZERS, RESUMABLE, SEED_MAX, TAKEN_BY,
                       TrainConfig)
@@ -178,12 +179,17 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         takes = ", ".join(info.hparams) or "none"
         raise InvalidParameter(unknown[0], f"{cfg.arch} does not take {unknown[0]} (its hyperparameters: {takes})")
     out.hparams = {**defaults["hparams"], **out.hparams}
-    try:  # the builder checks the values (e.g. fs, z_dim); building a model is cheap next to training it
-        create_model(cfg.arch, **out.hparams)
+    device = pick_device(out.device)
+    try:  # the builder checks the values (e.g. fs, z_dim); on the meta device nothing is allocated
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            create_model(cfg.arch, **out.hparams)
+        check_model_size(cfg.arch, out.hparams, copies=TRAINING_COPIES[out.opt],
+                         what=f"to train with {out.opt} (weights, gradients and {OPTIMIZER_STATES[out.opt]})",
+                         limit=device_memory(device),
+                         where="this machine's memory" if device.type == "cpu" else f"the memory of {device}")
     except HyperparameterError as e:
         raise InvalidParameter(e.field or "arch", str(e)) from None
     check_logger(out.logger)
-    pick_device(out.device)
     return out
 
 
@@ -199,6 +205,20 @@ def check_logger(name: str | None) -> None:
         raise TrainError("the tensorboard logger needs the tensorboard package, which is not installed",
                          field="logger", hint="pip install 'coordconv_data[tensorboard]', or train without {logger} "
                                               "tensorboard")
+
+
+#: float32 copies of a model that training keeps: weights, gradients and the optimizer's state.
+OPTIMIZER_STATES = {"adam": "Adam's two moments", "sgd": "SGD's momentum"}
+TRAINING_COPIES = {"adam": 4, "sgd": 3}
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory on ``device`` (the GPU's own, or this machine's for the CPU)."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device.index or 0).total_memory)
+    from ..resources import memory_bytes
+
+    return memory_bytes()
 
 
 def _same(a: Any, b: Any) -> bool:

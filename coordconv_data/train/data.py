@@ -3,7 +3,9 @@
 :func:`resolve_data` makes a :class:`RunData` when a run starts (the arch's default file in the
 current folder when none is given, generated if missing); :func:`recorded_data` makes one from what
 a run folder recorded (``evaluate``, ``--resume``), refusing a file that changed. Either validates the
-file by content once (:func:`~coordconv_data.store.summarize`); everything after it (the datasets, the
+file by content once (:func:`~coordconv_data.store.summarize`), then checks every value and sample of it
+(:func:`~coordconv_data.store.check_content`: a bad mask class in a chunk the opening sample skipped is
+one line before the first step, not a crash mid-epoch); everything after it (the datasets, the
 geometry score's scene and reference centres, the fingerprint) reads through that summary.
 """
 
@@ -17,7 +19,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from ..store import FileSummary, StoreError, iter_datasets, summarize
+from ..store import FileSummary, StoreError, check_content, iter_datasets, summarize
 from .errors import TrainError
 from .options import TrainConfig
 
@@ -39,9 +41,10 @@ class RunData:
 
     @classmethod
     def open(cls, path: str | Path, kind: str | None = None) -> "RunData":
-        """Validate ``path`` (of ``kind``, if given) once; a one-line :class:`TrainError` otherwise."""
+        """Validate ``path`` (of ``kind``, if given) once, every value and sample of it; a one-line
+        :class:`TrainError` otherwise."""
         try:
-            summary = summarize(Path(path).resolve(), kind)
+            summary = check_content(summarize(Path(path).resolve(), kind))
         except StoreError as e:
             raise TrainError(e.message, field=e.field, hint=e.hint) from None
         return cls(summary, fingerprint(summary))

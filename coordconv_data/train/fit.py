@@ -39,7 +39,7 @@ from .distributed import Dist, setup
 from .errors import TrainError
 from .options import TrainConfig
 from .recorder import Recorder
-from .run import FORMAT, RunDir, load_checkpoint
+from .run import FORMAT, RunDir, load_checkpoint, load_optimizers, load_weights
 from .seeding import stream_seed
 from .tasks import TASKS, Task, add_stats, task_for
 
@@ -105,9 +105,11 @@ def _config_record(cfg: TrainConfig, task: Task, data: RunData, dist: Dist) -> d
 
 
 def fit(cfg: TrainConfig, data: RunData, run: RunDir | None, dist: Dist, *, checkpoint: dict[str, Any] | None = None,
-        progress: Progress | None = None, log: Callable[[str], None] | None = None) -> FitSummary:
+        checkpoint_path: Path | None = None, progress: Progress | None = None,
+        log: Callable[[str], None] | None = None) -> FitSummary:
     """Train a resolved config on its validated data; ``run`` is the claimed folder (``None`` in
-    processes other than rank 0); ``checkpoint`` a ``last.pt`` to continue from."""
+    processes other than rank 0); ``checkpoint`` a ``last.pt`` (read from ``checkpoint_path`` by
+    :func:`~.run.load_checkpoint`) to continue from."""
     task = task_for(cfg)
     device = dist.device
     splits = task.setup(data)
@@ -125,9 +127,9 @@ def fit(cfg: TrainConfig, data: RunData, run: RunDir | None, dist: Dist, *, chec
     history: list[dict[str, Any]] = []
     start = 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(checkpoint["optimizers"][name])
+        where = checkpoint_path or Path(cfg.out or ".") / "last.pt"
+        load_weights(where, model, checkpoint["model"], cfg.arch)
+        load_optimizers(where, optimizers, checkpoint["optimizers"])
         start, history = int(checkpoint["epoch"]), list(checkpoint["history"])
         selection.load_state_dict(checkpoint)
     nets = task.networks(model, dist.wrap)
@@ -239,13 +241,14 @@ def resume(run_dir: str | Path, given: dict[str, Any] | None = None, *, progress
         data = dist.on_rank0(claim)
         run = holder[0] if holder else None
         ck = None
-        if (Path(run_dir) / "last.pt").is_file():
-            ck = load_checkpoint(Path(run_dir) / "last.pt", map_location=dist.device, arch=cfg.arch)
+        last = Path(run_dir) / "last.pt"
+        if last.is_file():
+            ck = load_checkpoint(last, map_location=dist.device, arch=cfg.arch, resumable=True)
             if cfg.epochs <= int(ck["epoch"]):
                 raise InvalidParameter("epochs", f"epochs {cfg.epochs} is not more than the {ck['epoch']} epochs "
                                                  f"{run_dir} has done", hint="give a larger {epochs} to continue it")
         cfg.out = str(run_dir)
-        return fit(cfg, data, run, dist, checkpoint=ck, progress=progress, log=log)
+        return fit(cfg, data, run, dist, checkpoint=ck, checkpoint_path=last, progress=progress, log=log)
     finally:
         for r in holder:
             r.release()
@@ -261,11 +264,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best", device: torch.
     from ..models import create_model
 
     model = create_model(cfg.arch, **cfg.hparams).to(device)
-    try:
-        model.load_state_dict(ck["model"])
-    except (RuntimeError, KeyError) as e:
-        raise TrainError(f"{run.file(checkpoint + '.pt')}: its weights do not fit {cfg.arch} "
-                         f"({str(e).splitlines()[0]})") from None
+    load_weights(run.file(checkpoint + ".pt"), model, ck["model"], cfg.arch)
     model.eval()
     return model, cfg, ck
 
