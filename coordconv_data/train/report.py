@@ -85,15 +85,14 @@ def _walks(folder: Path, picture: Path | None) -> dict[str, Any]:
 
 def collect(run: Run, data: Path, folders: dict[int, tuple[Path, float | None]], pictures: Path) -> RunResult:
     """A run's seeds from their folders (``seed -> (folder, seconds trained)``)."""
-    import torch
-
     from ..models import model_info
+    from .run import load_checkpoint
     from .tasks import TASKS
 
     task = TASKS[model_info(run.arch).task]
     result = RunResult(run, data, task)
     for i, (seed, (folder, wall)) in enumerate(sorted(folders.items())):
-        selected = int(torch.load(folder / "best.pt", map_location="cpu", weights_only=True)["epoch"])
+        selected = int(load_checkpoint(folder / "best.pt", arch=run.arch)["epoch"])
         seed_run = SeedRun(seed, folder, _rows(folder), selected, wall)
         if task.generates:
             picture = pictures / f"{folder.parent.name}-{folder.name}-walks.png" if i == 0 else None
