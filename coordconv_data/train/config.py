@@ -57,13 +57,14 @@ RECIPES: dict[str, Recipe] = {
                                        "were squares in the held-out corner placed a few pixels toward the training "
                                        "quadrants, which a stronger penalty on the per-pixel weights removes"),
     "deconv_classification": _DECONV,
-    "coordconv_rendering": Recipe(dict(epochs=100, batch_size=16, lr=0.005, l2=0.0, interm_loss="softmax",
-                                       hparams=dict(mul=1)),
-                                  "the original README's command (-mb 16 -E 100 -L 0.005 --opt adam -mul 1) with --l2 0, "
-                                  "the other value its sweep in experiment_logs.sh ran (with the README's 0.001 the "
-                                  "quadrant split's test IoU swung 0.85-0.95 over 6 epochs; with 0 it was 1.000 from "
-                                  "epoch 2 to 4); --interm-loss softmax is our choice of the original's -interm options "
-                                  "(without it stage 1 never locates the centre)"),
+    "coordconv_rendering": Recipe(dict(epochs=100, batch_size=16, lr=0.005, l2=0.0, l2_locate=0.1,
+                                       interm_loss="softmax", hparams=dict(mul=1)),
+                                  "the original README's command (-mb 16 -E 100 -L 0.005 --opt adam -mul 1) with --l2 0 "
+                                  "on the painter, the other value its sweep in experiment_logs.sh ran (with the "
+                                  "README's 0.001 the quadrant split's test IoU swung 0.85-0.95 over 6 epochs; 0.01 "
+                                  "and 0.1 stop it painting), and 0.1 on the locating stage (--l2-locate), the "
+                                  "coordinate classifier's departure (docs/lab.md); --interm-loss softmax is our choice "
+                                  "of the original's -interm options (without it stage 1 never locates the centre)"),
     "deconv_rendering": _DECONV,
     "conv_regressor": _REGRESSION,
     "conv_regressor_fc": _REGRESSION,
@@ -165,6 +166,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
                                                f"got {out.eval_samples}")
     if out.val_fraction is not None and not 0 <= out.val_fraction < 1:
         raise InvalidParameter("val_fraction", f"val_fraction must be in [0, 1), got {out.val_fraction}")
+    if out.l2_locate is not None and not (isinstance(out.l2_locate, (int, float)) and out.l2_locate >= 0
+                                          and math.isfinite(out.l2_locate)):
+        raise InvalidParameter("l2_locate", f"l2_locate must be 0 or more, got {out.l2_locate}")
     if out.interm_loss is not None and out.interm_loss not in INTERM_LOSSES:
         raise InvalidParameter("interm_loss", f"interm_loss must be one of {', '.join(INTERM_LOSSES)}, got {out.interm_loss!r}")
     if out.lr_policy not in LR_POLICIES:

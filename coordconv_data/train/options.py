@@ -26,7 +26,7 @@ MAX_EVAL_SAMPLES = 50000  # generated images are kept in memory as uint8
 RESUMABLE = ("epochs", "device", "logger")  # the options a resumed run may change
 RUN_FORMAT = "coordconv_data-run-1"  # the format of a run folder's config.json and checkpoints
 TAKEN_BY = {"lr2": "GAN archs", "eval_samples": "GAN archs", "val_fraction": "supervised archs",
-            "interm_loss": "coordconv_rendering"}  # options only some archs take
+            "interm_loss": "coordconv_rendering", "l2_locate": "coordconv_rendering"}  # options only some archs take
 
 #: ``coorddata reproduce``'s budgets: name -> what it runs.
 BUDGETS = {
@@ -57,6 +57,7 @@ class TrainConfig:
     eval_samples: int | None = None  # GANs: generated images scored after every epoch
     val_fraction: float | None = None  # share of the train split held out to select best.pt
     interm_loss: str | None = None  # coordconv_rendering: softmax, mse or none on the stage-1 logits
+    l2_locate: float | None = None  # coordconv_rendering: l2 of the locating stage's kernels (the painter's: l2)
     lr_policy: str | None = None  # constant, or step: lr * lr_step_ratio every lr_step_every epochs
     lr_step_every: int | None = None
     lr_step_ratio: float | None = None
@@ -119,6 +120,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("lr_max_steps", int, "Most steps of the rate. [default: 4]"),
     Option("interm_loss", str, "coordconv_rendering: a loss on its stage-1 logits against the one-hot centre (the "
                                "original's --interm_loss). [default: softmax]", INTERM_LOSSES),
+    Option("l2_locate", float, "coordconv_rendering: --l2 of its locating stage's kernels (the painter's stay at "
+                               "--l2; the original had one value for both). [default: 0.1]"),
     Option("val_fraction", float, "Share of the train split held out to select best.pt (0: the last epoch). "
                                   "[default: 0.1]"),
     Option("eval_samples", int, "GANs: generated images scored after every epoch (and as many real images, the "

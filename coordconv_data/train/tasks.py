@@ -28,7 +28,7 @@ from torch import Tensor
 from ..datasets import CoordDataset, dataset_class, val_partition
 from ..errors import InvalidParameter
 from ..kinds import get_kind
-from ..models import denormalize_coords, l2_parameters, model_info
+from ..models import denormalize_coords, kernel_parameters, l2_parameters, model_info
 from ..models.registry import ModelInfo
 from ..store import FileSummary
 from .errors import TrainError
@@ -248,7 +248,11 @@ class SupervisedTask(Task):
         return model
 
     def networks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> dict[str, Any]:
-        return {"net": wrap(self.training_module(model)), "l2": l2_parameters(model)}
+        return {"net": wrap(self.training_module(model)), "penalties": self.penalties(model)}
+
+    def penalties(self, model: nn.Module) -> list[tuple[float, list[nn.Parameter]]]:
+        """``(l2, kernels)`` groups whose ``l2 * sum(w ** 2)`` the loss adds (``--l2``: one group)."""
+        return [(self.cfg.l2, l2_parameters(model))]
 
     def training_loss(self, output: Any, target: Any, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The objective of a batch (before ``--l2``), its data loss (what evaluation measures) and the
@@ -280,7 +284,7 @@ class SupervisedTask(Task):
         x, y = _to(batch[0], device), _to(batch[1], device)
         opt = optimizers["model"]
         objective, loss, output = self.training_loss(nets["net"](x), y, x)
-        total = objective + l2_penalty(nets["l2"], self.cfg.l2)
+        total = objective + sum(l2_penalty(params, l2) for l2, params in nets["penalties"])
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
@@ -430,6 +434,16 @@ class Rendering(SupervisedTask):
         if self.cfg.interm_loss in (None, "none"):
             return model
         return _Stages(model)
+
+    def penalties(self, model: nn.Module) -> list[tuple[float, list[nn.Parameter]]]:
+        # --l2-locate: the locating stage is the coordinate classifier, whose held-out quadrant needs a
+        # strong penalty (docs/lab.md) that would flatten the painter's few kernels.
+        locate = getattr(model, "locate", None)
+        if self.cfg.l2_locate is None or locate is None:
+            return super().penalties(model)
+        own = {id(p) for p in kernel_parameters(locate)}
+        rest = [p for p in l2_parameters(model) if id(p) not in own]
+        return [(self.cfg.l2_locate, kernel_parameters(locate)), (self.cfg.l2, rest)]
 
     def training_loss(self, output: Any, target: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if not isinstance(output, tuple):
