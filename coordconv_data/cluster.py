@@ -44,6 +44,7 @@ __all__ = ["ClusterError", "ClusterResult", "generate_on_cluster", "write_shard"
 
 LOCAL = "local"  # the address that means a LocalCluster on this machine
 RETRIES = 2  # a failed task is run this many more times before the run fails
+CONNECT_TIMEOUT = "20s"  # how long a scheduler's address is tried
 
 
 class ClusterError(CoordDataError):
@@ -92,6 +93,15 @@ def _valid_shard(path: Path, kind: Kind, params: dict[str, Any], shard: Shard) -
             and s.attrs.get("generator") == f"coordconv_data {__version__}")
 
 
+def dask_setup(worker: Any) -> None:
+    """Run in every worker process of a local cluster as it starts (Dask's preload): leave Ctrl-C to the
+    command, which cancels the tasks and stops the workers (a terminal sends it to every process of
+    the foreground group, and a worker would otherwise print its own traceback)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def _client(address: Any, workers: int) -> Iterator[Any]:
     try:
@@ -106,10 +116,10 @@ def _client(address: Any, workers: int) -> Iterator[Any]:
     try:
         if address == LOCAL:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.CRITICAL)
+                                   dashboard_address=None, silence_logs=logging.CRITICAL, preload=[__name__])
             client = Client(cluster)
         else:
-            client = Client(address, timeout="20s")
+            client = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as e:
         if cluster is not None:
             cluster.close()
