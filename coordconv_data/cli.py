@@ -620,7 +620,7 @@ def merge(shards: tuple[Path, ...], out: str | None, copy: bool, workers: int, f
     target = out_file(out, shard_set.kind.file_name())
     total = sum(shard_set.lengths.values()) if copy else 0
     with outputs([target], force), progress(total, f"merge {target.name}", quiet or not copy) as advance:
-        result = merge_shards(shards, target, copy=copy, force=force, workers=workers, progress=advance)
+        result = merge_shards(shard_set, target, copy=copy, force=force, workers=workers, progress=advance)
     if not quiet:
         splits = ", ".join(f"{k} {v}" for k, v in result.lengths.items())
         how = "copied into one file" if copy else "virtual arrays over them"

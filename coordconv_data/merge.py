@@ -146,12 +146,13 @@ def _relative(shard: Path, folder: Path) -> str:
     return Path(rel).as_posix()
 
 
-def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, copy: bool = False,
+def merge_shards(paths: Sequence[str | os.PathLike] | ShardSet, out: str | os.PathLike, *, copy: bool = False,
                  force: bool = False, workers: int = 1, progress: Callable[[int], None] | None = None) -> MergeResult:
-    """Merge a complete set of shards into ``out`` (atomically): virtual arrays over them, or (``copy``) a
-    self-contained file equal, byte for byte, to the one-machine file of the same spec."""
+    """Merge a complete set of shards (their paths, or the :class:`ShardSet` :func:`check_shards` made of
+    them) into ``out`` (atomically): virtual arrays over them, or (``copy``) a self-contained file equal,
+    byte for byte, to the one-machine file of the same spec."""
     out = Path(out)
-    shard_set = check_shards(paths)
+    shard_set = paths if isinstance(paths, ShardSet) else check_shards(paths)
     check_target(out, force)
     for s in shard_set.shards:
         if s.path.resolve() == out.resolve():

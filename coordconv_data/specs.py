@@ -102,9 +102,16 @@ class SpecSampler:
         self._cache: OrderedDict[tuple[str, int], dict[str, np.ndarray]] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
+        # Sent to DataLoader workers (spawn) and to torchrun's other ranks: the kind by name (a Kind holds
+        # functions that do not pickle), without the cache (each process keeps its own).
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()
+        state["kind"] = self.kind.name
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.kind = get_kind(state["kind"])
 
     def block_params(self, split: str, block: int) -> dict[str, np.ndarray]:
         """Every random draw of block ``block`` of ``split`` (what the file's block drew)."""

@@ -188,3 +188,38 @@ def test_a_gan_trains_on_a_sort_of_clevr_spec(runner, tmp_path):
     r = runner.invoke(main, ["evaluate", str(run), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["real"]["n"] == 8
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_train_on_a_spec(tmp_path):
+    """Under torchrun rank 0 checks the spec and sends it to the other process; each draws its own shard
+    of every epoch (a DistributedSampler), and no file is read or written but the run folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "coordconv_data", "train", "--arch", "fcn_vgg9", "--data", "lanes:n=32,test-n=8,size=32",
+           "--epochs", "1", "--batch-size", "4", "--out", str(run)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    record = json.loads((run / "config.json").read_text())
+    assert record["world_size"] == 2 and record["data"]["spec"] == "lanes:n=32,test_n=8,size=32"
+    assert [(r["epoch"], r["split"]) for r in _rows(run)] == [("1", "train"), ("1", "val"), ("1", "test")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]  # no data file anywhere
+
+
+def test_a_dataset_on_the_fly_pickles_as_spawned_workers_and_other_ranks_receive_it(files):
+    import pickle
+
+    drawn = Lanes.from_spec(LANES_SPEC, "test")
+    drawn[5]  # its cache holds a block now: never sent
+    copy = pickle.loads(pickle.dumps(drawn))
+    assert copy.summary.sampler._cache == {} and copy.summary.sampler.kind is LANES
+    x, y = copy[5]
+    xb, yb = Lanes(files["lanes"], "test")[5]
+    assert torch.equal(x, xb) and torch.equal(y, yb)
