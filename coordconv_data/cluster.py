@@ -157,7 +157,8 @@ def generate_on_cluster(kind: Kind | str, spec: Any, out: str | os.PathLike, *, 
 
     ``address``: a scheduler's address (``tcp://host:8786``), ``"local"`` (a ``LocalCluster`` of
     ``workers`` processes of one thread, on 127.0.0.1), or a ``distributed.Client``. ``progress(k)`` is
-    called as shards finish; ``log`` gets a line about reused shards. ``task`` is what each shard runs
+    called as shards finish; ``log`` gets a line about reused shards and one about shards in the folder
+    that are written again (not this dataset's: other options, another version, damaged). ``task`` is what each shard runs
     (:func:`write_shard`, or a wrapper of it). The shards stay in :func:`shards_folder` (the merged
     file maps them). Raises :class:`ClusterError` for a cluster that cannot be used or a shard that
     failed after its retries (the others are cancelled; no partial shard is left under a shard's name).
@@ -178,8 +179,12 @@ def generate_on_cluster(kind: Kind | str, spec: Any, out: str | os.PathLike, *, 
     names = [folder / shard_file_name(kind.file_name(), Shard(k, count)) for k in range(count)]
     todo = [k for k, p in enumerate(names) if not (p.exists() and _valid_shard(p, kind, params, Shard(k, count)))]
     reused = count - len(todo)
-    if reused and log is not None:
+    replaced = sum(1 for k in todo if names[k].exists())
+    if log is not None and reused:
         log(f"kept {reused} of {count} shards already in {folder}")
+    if log is not None and replaced:
+        log(f"writing {replaced} {'shard' if replaced == 1 else 'shards'} again in {folder}: the files there are not "
+            "this dataset's (other options, another version, or damaged)")
     if progress is not None and reused:
         progress(reused)
     t0 = time.perf_counter()

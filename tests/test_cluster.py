@@ -87,6 +87,15 @@ def test_a_local_cluster_writes_the_one_machine_file(one_cluster_at_a_time, whol
     assert r.exit_code == 0, r.output
     assert "kept 3 of 3 shards" in r.output
     assert_same_arrays(out, whole)
+    # a shard of other options in the folder is written again, and the log says so
+    other = lanes_gen.LanesSpec(n=300, test_n=130, size=32, seed=1)
+    lanes_gen.write_file(other, folder / shard_file_name("lanes.h5", Shard(1, 3)), shard=Shard(1, 3), force=True)
+    r = runner.invoke(main, ["lanes", *OPTIONS, "--shards", "3", "--dask", "local", "--workers", "2", "--out", str(out),
+                             "--force"])
+    assert r.exit_code == 0, r.output
+    assert "kept 2 of 3 shards" in r.output
+    assert f"writing 1 shard again in {folder}: the files there are not this dataset's" in r.output
+    assert_same_arrays(out, whole)
 
 
 def test_a_worker_killed_mid_shard_still_ends_in_the_same_file(one_cluster_at_a_time, whole, tmp_path):
