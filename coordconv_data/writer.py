@@ -144,6 +144,20 @@ def _free_now(folder: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def ensure_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Raise :class:`NotEnoughSpace` unless ``path``'s folder can take about ``nbytes`` more and the
+    margin. Called before each part of a file is written, by the writer or by a worker that writes
+    its own part, so that the disk is never met full."""
+    path = Path(path)
+    free = _free_now(path.parent)
+    if free is not None and nbytes + SPACE_MARGIN_BYTES > free:
+        raise NotEnoughSpace(
+            f"stopped writing {path} before the disk filled up: its next part needs about "
+            f"{format_bytes(nbytes)} plus a margin of {format_bytes(SPACE_MARGIN_BYTES)}, and "
+            f"{format_bytes(free)} is free (nothing was written)", field="out",
+            hint="free some space, or write elsewhere ({out})")
+
+
 # -- targets ----------------------------------------------------------------------------------------
 
 _FILE_TYPES = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
@@ -587,13 +601,7 @@ class DatasetWriter:
         """Raise :class:`NotEnoughSpace` (the partial file is then removed) unless about ``nbytes`` more
         and the margin can be written: called before each block, so that HDF5 itself practically never
         meets a full disk. The disk is not full yet, and the message says so."""
-        free = _free_now(self.path.parent)
-        if free is not None and nbytes + SPACE_MARGIN_BYTES > free:
-            raise NotEnoughSpace(
-                f"stopped writing {self.path} before the disk filled up: its next part needs about "
-                f"{format_bytes(nbytes)} plus a margin of {format_bytes(SPACE_MARGIN_BYTES)}, and "
-                f"{format_bytes(free)} is free (nothing was written)", field="out",
-                hint="free some space, or write elsewhere ({out})")
+        ensure_space(self.path, nbytes)
 
     def _discard(self) -> None:
         """Remove the temporary file, whatever state HDF5 is in.

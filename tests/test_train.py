@@ -173,6 +173,20 @@ def test_best_epoch_is_chosen_on_validation_not_test(files, tmp_path, monkeypatc
     assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 2
 
 
+def test_equal_validation_figures_select_the_later_epoch():
+    from coordconv_data.train.selection import Selection
+
+    sel = T.Classification(resolve(TrainConfig(arch="coordconv_classification")), model_info("coordconv_classification")
+                           ).selection()
+    rows = {1: 0.8, 2: 1.0, 3: 1.0, 4: 0.9, 5: 1.0}
+    improved = [sel.update(e, [{"epoch": e, "split": "val", "loss": 0.1 * e, "accuracy": a}]) for e, a in rows.items()]
+    assert improved == [True, True, True, False, True] and sel.best_epoch == 5
+    again = Selection("val", "px_error", "min", "epoch", "max")  # lower is better, ties to the later
+    for e, v in ((1, 3.0), (2, 0.5), (3, 0.5), (4, 0.7)):
+        again.update(e, [{"epoch": e, "split": "val", "px_error": v}])
+    assert again.best_epoch == 3
+
+
 def test_val_fraction_zero_selects_the_last_epoch(runner, files, tmp_path):
     r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 2, "--val-fraction", 0,
              "--out", tmp_path / "r")

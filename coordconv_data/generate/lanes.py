@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidParameter
-from ..writer import DatasetWriter, DiskFull, is_disk_full
+from ..writer import DatasetWriter, DiskFull, ensure_space, is_disk_full
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
@@ -379,6 +379,8 @@ def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int)
     images = arrays.pop("images")
     first = (block - job.first_block) * job.spec.block_size // job.image_rows
     rows = job.image_rows
+    # The workers write ahead of the main process's check before each block: each checks its own part.
+    ensure_space(job.final, images.nbytes)
     try:
         fd = os.open(job.file, os.O_WRONLY)
         try:

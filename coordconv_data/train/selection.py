@@ -3,9 +3,13 @@
 A :class:`Selection` is what Lightning's ``ModelCheckpoint(monitor, mode)`` is: the loop gives it each
 epoch's rows and it says whether the epoch is the best so far. Each task makes its own
 (:meth:`~coordconv_data.train.tasks.Task.selection`): supervised runs select on the validation
-split's primary metric, ties (100% twice) broken by the lower validation loss; GANs on their samples'
-geometry score, then the closer position histogram; a run without a validation split keeps the last
-epoch.
+split's primary metric, ties (100% twice) going to the later epoch; GANs on their samples' geometry
+score, then the closer position histogram; a run without a validation split keeps the last epoch.
+
+Why the later epoch: on the quadrant split the validation split comes from the training quadrants,
+so it saturates (100% from the second epoch) while the held-out quadrant is still being learnt; the
+lower validation loss picked an earlier, less trained epoch (on tuning seeds 100-104 of
+``coordconv_classification``, docs/lab.md), the later one the more trained.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ class Selection:
         return self.split or "last"
 
     def value(self, rows: list[dict[str, Any]]) -> tuple[float, ...] | None:
-        """The epoch's value, larger is better; ``None`` when the split or its metric is missing or NaN."""
+        """The epoch's value, larger is better; ``None`` when the split or its metric is missing or NaN.
+        ``tie`` may be ``"epoch"`` (with ``tie_mode="max"``: the later of equal epochs)."""
         row = next((r for r in rows if r["split"] == self.split), None)
         if row is None or self.metric is None or math.isnan(float(row[self.metric])):
             return None

@@ -234,7 +234,8 @@ class SupervisedTask(Task):
     def selection(self) -> Selection:
         if not self.cfg.val_fraction:
             return Selection(None)
-        return Selection("val", self.primary, "max" if self.higher_is_better else "min", "loss", "min")
+        # Equal validation figures (100% twice): the later epoch (selection.py says why).
+        return Selection("val", self.primary, "max" if self.higher_is_better else "min", "epoch", "max")
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": make_optimizer(self.cfg.opt, model.parameters(), self.cfg.lr)}
