@@ -2,8 +2,8 @@
 
 Every test runs a LocalCluster of 2 worker processes of one thread, bound to 127.0.0.1, and shuts it
 down; the tests take turns (a lock shared by pytest-xdist's workers), so at most 2 Dask workers run.
-A worker killed mid-shard, a task that fails once, an interrupt: the file ends equal to the one-machine
-file, or the run stops leaving no partial shard under a shard's name and no process behind.
+A worker killed mid-shard (Lanes and Sort-of-Clevr), a task that fails once, an interrupt: the file ends
+equal to the one-machine file, or the run stops leaving no partial shard under a shard's name and no process behind.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from conftest import assert_one_line_error  # noqa: E402
 from coordconv_data.cli import main  # noqa: E402
 from coordconv_data.cluster import ClusterError, generate_on_cluster, shards_folder  # noqa: E402
 from coordconv_data.generate import lanes as lanes_gen  # noqa: E402
+from coordconv_data.generate import sort_of_clevr as soc_gen  # noqa: E402
 from coordconv_data.generate.shards import Shard, shard_file_name  # noqa: E402
 from coordconv_data.store import summarize  # noqa: E402
 
 OPTIONS = ["--n", "300", "--test-n", "130", "--size", "32"]
 SPEC = lanes_gen.LanesSpec(n=300, test_n=130, size=32)
+SOC_SPEC = soc_gen.SortOfClevrSpec(n=700, size=32, block_size=64)  # blocks of 64: 3 shards of 3 or 4 train blocks
 
 
 @pytest.fixture
@@ -50,6 +52,13 @@ def one_cluster_at_a_time(tmp_path_factory):
 def whole(tmp_path_factory):
     p = tmp_path_factory.mktemp("whole") / "lanes.h5"
     lanes_gen.write_file(SPEC, p, workers=2)
+    return p
+
+
+@pytest.fixture(scope="module")
+def whole_soc(tmp_path_factory):
+    p = tmp_path_factory.mktemp("whole_soc") / "sort_of_clevr.h5"
+    soc_gen.write_file(SOC_SPEC, p, workers=2)
     return p
 
 
@@ -108,6 +117,19 @@ def test_a_worker_killed_mid_shard_still_ends_in_the_same_file(one_cluster_at_a_
     assert result.written == 3 and result.lengths == {"train": 300, "test": 130}
     assert_same_arrays(out, whole)
     assert no_temporaries(result.folder)  # the dead attempt's temporary file was removed by the next
+
+
+def test_sort_of_clevr_on_a_local_cluster_is_the_one_machine_file_even_with_a_worker_killed(one_cluster_at_a_time,
+                                                                                           whole_soc, tmp_path):
+    out = tmp_path / "sort_of_clevr.h5"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    task = functools.partial(kill_worker_once, str(marks), 2)
+    result = generate_on_cluster("sort-of-clevr", SOC_SPEC, out, shards=3, address="local", workers=2, task=task)
+    assert (marks / "killed-2").exists()
+    assert result.written == 3 and result.lengths == {"train": 630, "test": 70}
+    assert_same_arrays(out, whole_soc)
+    assert no_temporaries(result.folder)
 
 
 def test_a_failed_task_is_retried_and_one_failing_for_good_stops_the_run(one_cluster_at_a_time, whole, tmp_path):
