@@ -3,7 +3,7 @@
 For each kind whose size can grow, shards 0..N-1 (N in 1, 3, 7: with 7, some shards hold no sample of
 a split) merged with virtual arrays and with --copy equal the file one machine writes from the same
 options; the copy is that file byte for byte. A set with a shard missing, twice, or of another
-dataset is refused in one line naming it; a merged file whose shard is gone or changed is one line
+dataset (each kind) is refused in one line naming it; a merged file whose shard is gone or changed is one line
 naming the shard wherever it is opened (info, preview, the datasets, train).
 """
 
@@ -175,6 +175,23 @@ def test_a_set_with_a_shard_missing_twice_or_foreign_is_refused(tmp_path, runner
     lanes_gen.write_file(LANES_SPEC, whole_file)
     r = runner.invoke(main, ["merge", *map(str, paths[:2]), str(whole_file), *out])
     assert_one_line_error(r, "is not a shard")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_a_sort_of_clevr_set_with_a_shard_missing_twice_or_foreign_is_refused(tmp_path, runner):
+    paths = write_shards("sort-of-clevr", 3, tmp_path / "shards", runner)
+    out = ["--out", str(tmp_path / "m.h5")]
+    r = runner.invoke(main, ["merge", str(paths[0]), str(paths[1]), *out])
+    assert_one_line_error(r, "shard 2 of 3 is missing", "sort_of_clevr-00002-of-00003.h5")
+    twin = tmp_path / "shards" / "twin.h5"
+    shutil.copy(paths[0], twin)
+    r = runner.invoke(main, ["merge", str(twin), *map(str, paths), *out])
+    assert_one_line_error(r, "are both shard 0 of 3", "twin.h5")
+    foreign = tmp_path / "other" / "s.h5"
+    foreign.parent.mkdir()
+    soc_gen.write_file(soc_gen.SortOfClevrSpec(n=700, size=32, block_size=64, objects=3), foreign, shard=Shard(1, 3))
+    r = runner.invoke(main, ["merge", str(paths[0]), str(foreign), str(paths[2]), *out])
+    assert_one_line_error(r, str(foreign), "not a shard of the dataset of", "parameter objects is 3, not 2")
     assert not (tmp_path / "m.h5").exists()
 
 
