@@ -1,14 +1,14 @@
 """Generation on a Dask cluster (--shards N --dask ADDRESS|local): the one-machine file, whatever happens.
 
 Every test runs a LocalCluster of 2 worker processes of one thread, bound to 127.0.0.1, and shuts it
-down; the tests take turns (a lock shared by pytest-xdist's workers), so at most 2 Dask workers run.
+down; the tests take turns (conftest's one_cluster_at_a_time: a lock shared by pytest-xdist's workers), so
+at most 2 Dask workers run.
 A worker killed mid-shard (Lanes and Sort-of-Clevr), a task that fails once, an interrupt: the file ends
 equal to the one-machine file, or the run stops leaving no partial shard under a shard's name and no process behind.
 """
 
 from __future__ import annotations
 
-import fcntl
 import filecmp
 import functools
 import os
@@ -35,17 +35,6 @@ from coordconv_data.store import summarize  # noqa: E402
 OPTIONS = ["--n", "300", "--test-n", "130", "--size", "32"]
 SPEC = lanes_gen.LanesSpec(n=300, test_n=130, size=32)
 SOC_SPEC = soc_gen.SortOfClevrSpec(n=700, size=32, block_size=64)  # blocks of 64: 3 shards of 3 or 4 train blocks
-
-
-@pytest.fixture
-def one_cluster_at_a_time(tmp_path_factory):
-    lock = tmp_path_factory.getbasetemp().parent / "coordconv-dask-tests.lock"
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")
