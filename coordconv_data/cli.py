@@ -44,6 +44,7 @@ class Interrupted(BaseException):
 
 
 _pending: list[int] = []  # the signal that stopped the command, once one has arrived
+_deadlines: list[Any] = []  # the running command's SignalDeadline
 _ending = threading.Lock()  # held by whichever ends the process after a signal: the main thread or the deadline
 STOP_GRACE = 0.1  # seconds a command has after a signal to end by itself before the deadline ends it
 
@@ -108,12 +109,21 @@ def _signals_as_exceptions() -> Iterator[None]:
         if previous[sig] is not signal.SIG_IGN:
             signal.signal(sig, _raise_interrupted)
     try:
-        with SignalDeadline(STOP_GRACE, _end_at_deadline, handled):
+        with SignalDeadline(STOP_GRACE, _end_at_deadline, handled) as deadline:
+            _deadlines[:] = [deadline]
             yield
     finally:
+        _deadlines.clear()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.unraisablehook = previous_hook
+
+
+def allow_stop_time(seconds: float) -> None:
+    """Give the running command ``seconds`` (instead of :data:`STOP_GRACE`) to clean up after a signal:
+    for one whose clean-up is itself work to wait for (a cluster's tasks cancelled, its workers stopped)."""
+    for deadline in _deadlines:
+        deadline.grace = max(deadline.grace, seconds)
 
 
 def _leave_now(code: int) -> None:
@@ -394,6 +404,62 @@ def workers_option(fn: Callable) -> Callable:
     )(fn)
 
 
+def beyond_one_machine(fn: Callable) -> Callable:
+    """``--shard``, ``--shards`` and ``--dask``: the generators of kinds whose size can grow."""
+    fn = click.option("--dask", default=None, metavar="ADDRESS",
+                      help="Generate on a Dask cluster: a scheduler's address (tcp://host:8786) or local (a "
+                           "LocalCluster of --workers processes here); one task per shard (--shards), each written "
+                           "into <out stem>-shards/ beside --out (same path on every worker), then --out as their "
+                           "merge. Needs the [cluster] extra.")(fn)
+    fn = click.option("--shards", type=click.IntRange(1, 1_000_000), default=None,
+                      help="With --dask: the number of shards (tasks) the dataset is cut into.")(fn)
+    fn = click.option("--shard", "shard", default=None, metavar="K/N",
+                      help="Write only shard K of N (K = 0..N-1): its contiguous share of each split, equal to "
+                           "those samples of the whole file (for a job array: $SLURM_ARRAY_TASK_ID/"
+                           "$SLURM_ARRAY_TASK_COUNT); `coorddata merge` joins the shards. "
+                           "[default --out: <name>-KKKKK-of-NNNNN.h5]")(fn)
+    return fn
+
+
+def _generate(kind: Any, spec: Any, out: str | None, *, layout: str, workers: int, force: bool, quiet: bool,
+              shard: str | None, shards: int | None, dask: str | None) -> tuple[Path, dict[str, int], str]:
+    """Write ``spec``'s file as the generators do: whole, one shard of it (``shard``), or as shards on a
+    Dask cluster then merged (``dask``). Returns the file, its count per split and what it is."""
+    from .generate.shards import parse_shard, shard_file_name
+
+    generator = kind.generator
+    if shard is not None and (shards is not None or dask is not None):
+        raise click.UsageError("--shard K/N writes one shard here; --shards N with --dask writes them all on a "
+                               "cluster: give one or the other.")
+    if (shards is None) != (dask is None):
+        raise click.UsageError("--shards N and --dask ADDRESS go together (the shards are the cluster's tasks); "
+                               "to write one shard here, use --shard K/N.")
+    if shard is not None:
+        part = parse_shard(shard)
+        target = out_file(out, shard_file_name(kind.file_name(), part))
+        total = sum(b - a for a, b in kind.split_ranges(spec.params(), part).values())
+        with outputs([target], force), progress(total, f"{kind.name} shard {part}", quiet) as advance:
+            counts = generator.write_file(spec, target, layout=layout, workers=workers, force=force, progress=advance,
+                                          shard=part)
+        return target, counts, f"shard {part.index} of {part.count}"
+    target = out_file(out, kind.file_name())
+    if dask is not None:
+        from .cluster import generate_on_cluster
+
+        assert shards is not None
+        if layout != "native":
+            raise click.BadParameter("shards are written and merged in the native layout only", param_hint="'--layout'")
+        allow_stop_time(30.0)  # cancelling the tasks and stopping a local cluster's workers takes seconds
+        log = None if quiet else (lambda line: click.echo(line, err=True))
+        with outputs([target], force), progress(shards, f"{kind.name} shards", quiet) as advance:
+            result = generate_on_cluster(kind, spec, target, shards=shards, address=dask, workers=workers,
+                                         force=force, progress=advance, log=log)
+        return target, result.lengths, f"merged from {result.shards} shards in {result.folder}/"
+    with outputs([target], force), progress(sum(generator.split_sizes(spec).values()), kind.name, quiet) as advance:
+        counts = generator.write_file(spec, target, layout=layout, workers=workers, force=force, progress=advance)
+    return target, counts, ""
+
+
 @main.command()
 @click.option("--n", "n", type=click.IntRange(0), default=5000, show_default=True, help="Training images.")
 @click.option("--test-n", type=click.IntRange(0), default=None, help="Test images. [default: n/2]")
@@ -413,12 +479,13 @@ def workers_option(fn: Callable) -> Callable:
 @workers_option
 @click.option("--out", type=OutPath(), default=None,
               help="Output file, or folder (made if missing; end it with /) for lanes.h5. [default: lanes.h5]")
+@beyond_one_machine
 @force_option
 @quiet_option
 @domain_errors
 def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float, scale: float | None,
           octaves: int, persistence: float, lacunarity: float, seed: int, workers: int, out: str | None,
-          force: bool, quiet: bool) -> None:
+          shard: str | None, shards: int | None, dask: str | None, force: bool, quiet: bool) -> None:
     """Lanes: yellow and red circles on Perlin noise, with a 4-class mask.
 
     The custom-conv2d study's segmentation data: a yellow circle is class 1 right of the image's
@@ -428,14 +495,14 @@ def lanes(n: int, test_n: int | None, size: int, circles: int, intensity: float,
     from .kinds import LANES
 
     generator = LANES.generator
-    out = out_file(out, LANES.file_name())
     spec = generator.Spec(n=n, test_n=n // 2 if test_n is None else test_n, size=size, circles=circles,
                      intensity=intensity, scale=scale, octaves=octaves, persistence=persistence,
                      lacunarity=lacunarity, seed=seed)
-    with outputs([out], force), progress(spec.n + spec.test_n, "lanes", quiet) as advance:
-        counts = generator.write_file(spec, out, workers=workers, force=force, progress=advance)
+    out, counts, what = _generate(LANES, spec, out, layout="native", workers=workers, force=force, quiet=quiet,
+                                  shard=shard, shards=shards, dask=dask)
     if not quiet:
-        click.echo(f"wrote {out}: train {counts['train']}, test {counts['test']} ({_size(out)})")
+        click.echo(f"wrote {out}: {what + ', ' if what else ''}train {counts['train']}, test {counts['test']} "
+                   f"({_size(out)})")
 
 
 @main.command()
@@ -496,12 +563,13 @@ def preview(file: Path, out: str | None, split: str, n: int, force: bool, quiet:
               help="Output HDF5 file, or folder (made if missing; end it with /) for sort_of_clevr.h5. "
                    "[default: sort_of_clevr.h5]")
 @layout_option
+@beyond_one_machine
 @force_option
 @quiet_option
 @domain_errors
 def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_size: int | None,
                   min_distance: int | None, background: str, seed: int, workers: int, out: str | None, layout: str,
-                  force: bool, quiet: bool) -> None:
+                  shard: str | None, shards: int | None, dask: str | None, force: bool, quiet: bool) -> None:
     """Sort-of-Clevr: coloured squares and circles at random places on a plain canvas.
 
     By default the CoordConv paper's data: 64x64 white images, each with a blue and a red object, a
@@ -514,16 +582,49 @@ def sort_of_clevr(n: int, test_fraction: float, objects: int, size: int, object_
     from .kinds import SORT_OF_CLEVR
 
     generator = SORT_OF_CLEVR.generator
-    out = out_file(out, SORT_OF_CLEVR.file_name())
     spec = generator.Spec(n=n, test_fraction=test_fraction, objects=objects, size=size, object_size=object_size,
                           min_distance=min_distance, background=generator.parse_color(background), seed=seed)
-    with outputs([out], force), progress(spec.n, "sort-of-clevr", quiet) as advance:
-        counts = generator.write_file(spec, out, layout=layout, workers=workers, force=force, progress=advance)
+    out, counts, what = _generate(SORT_OF_CLEVR, spec, out, layout=layout, workers=workers, force=force, quiet=quiet,
+                                  shard=shard, shards=shards, dask=dask)
     if not quiet:
         splits = (f"train {counts['train']}, test {counts['test']}" if layout == "native" else
                   f"all in train_x: train {counts['train']} then test {counts['test']}")
-        click.echo(f"wrote {out}: {spec.n} images ({splits}), {spec.objects} objects on {spec.size}x{spec.size} "
-                   f"({layout} layout, {_size(out)})")
+        images = f"{sum(counts.values())} of {spec.n} images" if shard else f"{spec.n} images"
+        click.echo(f"wrote {out}: {what + ', ' if what else ''}{images} ({splits}), {spec.objects} objects on "
+                   f"{spec.size}x{spec.size} ({layout} layout, {_size(out)})")
+
+
+@main.command()
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=OutPath(), default=None,
+              help="The merged file, or a folder (end it with /) for the kind's default name. Without --copy it "
+                   "must lie in the shards' folder or above it. [default: lanes.h5 or sort_of_clevr.h5 here]")
+@click.option("--copy", is_flag=True,
+              help="Copy the samples into a self-contained file (the one-machine file byte for byte) instead of "
+                   "virtual arrays over the shards.")
+@workers_option
+@force_option
+@quiet_option
+@domain_errors
+def merge(shards: tuple[Path, ...], out: str | None, copy: bool, workers: int, force: bool, quiet: bool) -> None:
+    """Merge the SHARDS of one dataset (every index 0..N-1 once) into one file.
+
+    By default the merged file's arrays are HDF5 virtual datasets over the shards: nothing is copied,
+    and every reader (info, preview, the datasets, train) reads it like any other file; the shards
+    must stay where they are (a missing or changed shard is an error when the file is opened).
+    --copy writes a self-contained file instead (--workers processes).
+    """
+    from .merge import check_shards, merge_shards
+
+    shard_set = check_shards(shards)  # before the target is made: a bad set is the shards' fault
+    target = out_file(out, shard_set.kind.file_name())
+    total = sum(shard_set.lengths.values()) if copy else 0
+    with outputs([target], force), progress(total, f"merge {target.name}", quiet or not copy) as advance:
+        result = merge_shards(shard_set, target, copy=copy, force=force, workers=workers, progress=advance)
+    if not quiet:
+        splits = ", ".join(f"{k} {v}" for k, v in result.lengths.items())
+        how = "copied into one file" if copy else "virtual arrays over them"
+        click.echo(f"wrote {target}: {result.kind}, {splits}, from {result.shards} shards ({how}, {_size(target)})")
 
 
 # -- exports -----------------------------------------------------------------------------------------

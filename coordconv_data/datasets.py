@@ -32,6 +32,16 @@ checked already (:func:`~coordconv_data.store.check_content`, as the trainer doe
 process that reads (each DataLoader worker opens its own), never pickled, so ``num_workers > 0``
 is safe under fork, spawn and forkserver. ``__getitems__`` serves a whole batch from one gather,
 which a standard ``DataLoader`` uses by itself.
+
+On the fly: :meth:`CoordDataset.from_spec` (Sort-of-Clevr and Lanes, the kinds whose size can grow)
+serves the samples of a generator spec without any file: sample ``i`` is drawn when asked for, equal bit
+for bit to sample ``i`` of the file the spec writes (:mod:`coordconv_data.specs`), in any process (each
+DataLoader worker draws its own), under any sampler (``DistributedSampler`` too)::
+
+    from coordconv_data import Lanes
+    from coordconv_data.generate.lanes import LanesSpec
+
+    train = Lanes.from_spec(LanesSpec(n=10_000_000, test_n=5_000_000, seed=0), split="train")
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from .errors import InvalidParameter
 from .kinds import LANES, NOT_SO_CLEVR, SORT_OF_CLEVR, Kind, get_kind
 from .kinds.not_so_clevr import GAN_GRAY
 from .kinds.base import check_range
+from .specs import SpecSummary, spec_summary
 from .store import FileSummary, StoreError, summarize, summary_of
 
 __all__ = ["CoordDataset", "NotSoClevr", "SortOfClevr", "Lanes", "SPLITS", "VAL_SEED",
@@ -197,7 +208,8 @@ class CoordDataset(Dataset):
             self.summary = summarize(self.path, self.kind.name)
         else:
             self.summary = summary_of(summary, self.kind.name)
-            self.path = summary.path.resolve()
+            self.path = summary.path if isinstance(summary, SpecSummary) else summary.path.resolve()
+        self._sampler = self.summary.sampler if isinstance(self.summary, SpecSummary) else None
         self.check_file(self.summary)
         self.split, self.task, self.val_fraction = split, task, float(val_fraction)
         self.transform, self.target_transform = transform, target_transform
@@ -207,13 +219,25 @@ class CoordDataset(Dataset):
         self._len = sum(len(rows) for _, rows in self._parts)
         keys = {s: self._keys(s) for s, _ in self._parts}
         self._file_keys = keys
-        nbytes = self._nbytes(keys)
-        self.in_memory = nbytes <= memory_limit
+        self.in_memory = self._sampler is None and self._nbytes(keys) <= memory_limit
         self._arrays: dict[str, np.ndarray] | None = self._read_all(keys) if self.in_memory else None
-        self._index: list[tuple[dict[str, str], int]] | None = None if self.in_memory else [
-            (keys[s], int(r)) for s, rows in self._parts for r in rows]
+        # Sample i is row _rows[i] of file split _parts[_part_of[i]] (arrays: a list of 10**7 tuples would not fit).
+        self._rows = np.concatenate([np.asarray(rows, np.int64) for _, rows in self._parts]) if self._parts else \
+            np.zeros(0, np.int64)
+        self._part_of = np.repeat(np.arange(len(self._parts), dtype=np.int8), [len(rows) for _, rows in self._parts])
         self._file: h5py.File | None = None
         self._pid: int | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Any, split: str = "train", **kwargs: Any) -> "CoordDataset":
+        """The samples of generator ``spec`` (e.g. a :class:`~coordconv_data.generate.lanes.LanesSpec`),
+        drawn when asked for, without any file: sample ``i`` equals sample ``i`` of the file ``spec``
+        writes (the ``val`` carve-out and every other option as for a file). ``kwargs``: as the class
+        takes them (``task``, ``transform``, ``val_fraction``, ...)."""
+        if "summary" in kwargs or "generate" in kwargs:
+            raise TypeError("from_spec takes no summary or generate: the spec is the data")
+        summary = spec_summary(cls.kind, spec)
+        return cls(summary.path, split, summary=summary, **kwargs)
 
     # -- the file --------------------------------------------------------------------------------
 
@@ -316,16 +340,29 @@ class CoordDataset(Dataset):
     def _gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         if self._arrays is not None:
             return {name: a[indices] for name, a in self._arrays.items()}
-        f = self._handle()
-        assert self._index is not None
-        rows = [self._index[i] for i in indices.tolist()]
-        out = {name: np.stack([f[keys[name]][r] for keys, r in rows]) for name in self.encoding.arrays}
-        for s, _ in self._parts:
-            mine = [k for k, (keys, _) in enumerate(rows) if keys is self._file_keys[s]]
-            if mine:
-                for name, key in self._file_keys[s].items():
-                    self._check_read(s, key, out[name][mine], np.array([rows[k][1] for k in mine]))
+        parts, rows = self._part_of[indices], self._rows[indices]
+        out: dict[str, np.ndarray] = {}
+        for i, (s, _) in enumerate(self._parts):
+            mine = np.flatnonzero(parts == i)
+            if len(mine) == 0:
+                continue
+            for name, a in self._read_rows(s, rows[mine]).items():
+                if name not in out:
+                    out[name] = np.empty((len(indices),) + a.shape[1:], a.dtype)
+                out[name][mine] = a
         return out
+
+    def _read_rows(self, file_split: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The task's arrays of rows ``rows`` of a file split: drawn from the spec, or read from the file
+        one sample at a time (32 single reads cost less than one HDF5 fancy-indexed read) and checked."""
+        if self._sampler is not None:
+            return self._sampler.samples(file_split, rows, self.encoding.arrays)
+        f = self._handle()
+        keys = self._file_keys[file_split]
+        data = {name: np.stack([f[keys[name]][r] for r in rows.tolist()]) for name in self.encoding.arrays}
+        for name, key in keys.items():
+            self._check_read(file_split, key, data[name], rows)
+        return data
 
     # -- torch Dataset -----------------------------------------------------------------------------
 
@@ -394,13 +431,14 @@ class CoordDataset(Dataset):
         split = self.split
         if split in ("train", "val") and self.val_fraction > 0:
             split += f" ({self._len} of the file's {counts.get('train', 0)} train samples; val_fraction {self.val_fraction:g})"
+        drawn = self._sampler is not None
         lines = [
             f"{type(self).__name__}",
             f"    Number of datapoints: {self._len}",
-            f"    File: {self.path}{self._file_note()}",
+            f"    {'Spec' if drawn else 'File'}: {self.path}{self._file_note()}",
             f"    Split: {split}",
             f"    Task: {self.task}: {self.encoding.describe}",
-            f"    Read: {'into memory' if self.in_memory else 'per sample from the file'}",
+            f"    Read: {'drawn on the fly, per batch' if drawn else 'into memory' if self.in_memory else 'per sample from the file'}",
         ]
         for name, t in (("Transform", self.transform), ("Target transform", self.target_transform)):
             if t is not None:

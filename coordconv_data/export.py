@@ -259,11 +259,15 @@ def _size_category(n: int) -> str:
 
 
 def _regenerate(summary: Any, kind: Any) -> str | None:
-    """The command that writes the file again (None when its parameters name no spec of this version)."""
+    """The command that writes the file again (None when its parameters name no spec of this version); a
+    shard's writes that shard."""
     try:
-        return kind.command(kind.spec_from_params(summary.params), out=summary.path.name)
+        command = kind.command(kind.spec_from_params(summary.params), out=summary.path.name)
     except Exception:  # a file of an older version, or of the original script: no spec to rebuild
         return None
+    if "shard_index" in summary.attrs:
+        command += f" --shard {summary.attrs['shard_index']}/{summary.attrs['shard_count']}"
+    return command
 
 
 def dataset_card(summary: Any, fmt: str, splits: dict[str, list[str]], source_sha256: str,
@@ -323,7 +327,13 @@ def dataset_card(summary: Any, fmt: str, splits: dict[str, list[str]], source_sh
     command = _regenerate(summary, kind)
     out_flag = f"{summary.path.stem}_{fmt}"
     lines += ["", "## Regenerate it, byte for byte", ""]
-    if command is not None:
+    if command is not None and "shards" in summary.attrs:  # a merge: virtual arrays over its shards
+        lines += [f"`{summary.path.name}` is a merge of {len(json.loads(summary.attrs['shards']))} shards (virtual "
+                  f"arrays over them). The generators are deterministic: with {generator} installed, this command "
+                  f"writes the one-machine file, whose arrays are this file's, array for array, and the export "
+                  "command writes this folder from it again:", "", "```console", f"$ {command}",
+                  f"$ coorddata export {summary.path.name} --format {fmt} --out {out_flag}", "```"]
+    elif command is not None:
         lines += [f"The generators are deterministic: with {generator} installed, this command writes "
                   f"`{summary.path.name}` again, byte for byte (SHA-256 `{source_sha256}`), and the export "
                   "command writes this folder from it again:", "", "```console", f"$ {command}",

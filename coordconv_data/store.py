@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,6 +36,8 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from .errors import CoordDataError
+from .generate.shards import Shard
 from .kinds import KINDS, get_kind
 from .kinds.base import AttrSpec, MalformedFile, check_attr_types, check_range, check_values, validate_split, whole_slices
 from .writer import (  # noqa: F401  (the writer's names, where callers have always found them)
@@ -75,6 +78,15 @@ class FileSummary:
     symbols: dict[str, int] = field(default_factory=dict)  # shape symbols bound by the file (S: canvas side, ...)
     content_checked: bool = False  # every value and sample checked (check_content), not only a sample
 
+    def read_arrays(self, split: str, keys: dict[str, str], stop: int | None = None) -> dict[str, np.ndarray]:
+        """The first ``stop`` samples (all by default) of arrays ``keys`` (name -> key) of ``split``."""
+        try:
+            with h5py.File(self.path, "r") as f:
+                return {name: f[key][:stop] for name, key in keys.items()}
+        except OSError as e:
+            raise StoreError(f"{self.path} is corrupt: cannot read split {split!r} ({str(e).splitlines()[0]})") \
+                from None
+
 
 def _decode(value: Any) -> Any:
     if isinstance(value, bytes):
@@ -104,27 +116,48 @@ def _open(path: str | os.PathLike) -> h5py.File:
         raise StoreError(f"{p}: cannot open as HDF5 ({str(e).splitlines()[0]})") from None
 
 
-#: The root attributes every file of ours carries (a file of the original script has none).
+#: The root attributes every file of ours carries (a file of the original script has none), and those
+#: of a shard (:mod:`coordconv_data.generate.shards`) and of a merged file (:mod:`coordconv_data.merge`).
 ROOT_ATTRS = {"dataset": AttrSpec("text"), "layout": AttrSpec("text"), "schema_version": AttrSpec("int", lo=0),
-              "generator": AttrSpec("text"), "seed": AttrSpec("int", lo=-1), "params": AttrSpec("json")}
+              "generator": AttrSpec("text"), "seed": AttrSpec("int", lo=-1), "params": AttrSpec("json"),
+              "shard_index": AttrSpec("int", lo=0), "shard_count": AttrSpec("int", lo=1),
+              "shard_ranges": AttrSpec("json"), "shard_digest": AttrSpec("text"), "shards": AttrSpec("json")}
 VIRTUAL_SOURCES = "virtual_sources"  # root attribute: the files beside this one its virtual datasets may map
+SHARDS = "shards"  # root attribute of a merged file: the shards its virtual arrays map, as they were merged
+
+
+def plain_relative(name: Any) -> bool:
+    """Whether ``name`` is a relative path of plain parts (``a.h5``, ``lanes-shards/a.h5``): a file in
+    a folder or below it, never above it (no ``..``), never absolute."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _virtual_sources(p: Path, f: h5py.File) -> list[str]:
+    raw = f.attrs.get(VIRTUAL_SOURCES)
+    if raw is None:
+        return []
+    try:
+        names = json.loads(_decode(raw))
+    except (TypeError, ValueError):
+        names = None
+    if not isinstance(names, list) or not all(plain_relative(n) for n in names):
+        raise MalformedFile(f"{p} is malformed: attribute {VIRTUAL_SOURCES!r} must be a JSON list of file names "
+                            "(files in the same folder or below it)")
+    return names
 
 
 def _check_links(p: Path, f: h5py.File) -> None:
     """Refuse external links anywhere in the file, and virtual datasets that map other files than this
-    one and those its ``virtual_sources`` attribute names (plain names: files in the same folder)."""
-    allowed_files: set[str] = set()
-    raw = f.attrs.get(VIRTUAL_SOURCES)
-    if raw is not None:
-        try:
-            names = json.loads(_decode(raw))
-        except (TypeError, ValueError):
-            names = None
-        if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n and n not in (".", "..")
-                                                  for n in names):
-            raise MalformedFile(f"{p} is malformed: attribute {VIRTUAL_SOURCES!r} must be a JSON list of file names "
-                                "(files in the same folder)")
-        allowed_files = set(names)
+    one and those its ``virtual_sources`` attribute names (relative names: files in the same folder or
+    below it); every file named there must exist (a missing source would read as zeros)."""
+    names = _virtual_sources(p, f)
+    allowed_files = set(names)
+    for name in names:
+        what = _not_a_file(p.parent / name)
+        if what:
+            raise StoreError(f"{p}: {name}, which its arrays map, {what}", hint="restore it, or make the file again")
 
     def walk(group: h5py.Group, prefix: str) -> None:
         for name in group:
@@ -141,12 +174,104 @@ def _check_links(p: Path, f: h5py.File) -> None:
             elif isinstance(obj, h5py.Dataset) and obj.is_virtual:
                 for source in obj.virtual_sources():
                     target = source.file_name
-                    if target != "." and (target not in allowed_files or Path(target).name != target):
+                    if target != "." and (target not in allowed_files or not plain_relative(target)):
                         raise MalformedFile(
                             f"{p} is malformed: virtual array '{where}' maps {target!r}, which is not this file or "
                             f"one its {VIRTUAL_SOURCES!r} attribute names beside it")
 
     walk(f, "")
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a data file (``is missing``, ``is a folder``...), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    return None
+
+
+def _attr_json(attrs: dict[str, Any], name: str) -> Any:
+    try:
+        return json.loads(attrs[name])
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_shard(p: Path, kind: Any, attrs: dict[str, Any], params: dict[str, Any], lengths: dict[str, int]) -> None:
+    """A shard's attributes agree with each other, with its parameters and with its arrays: it holds the
+    samples its ``shard_ranges`` says, which are its share of the whole dataset's."""
+    have = [a for a in ("shard_index", "shard_count", "shard_ranges") if a in attrs]
+    if not have:
+        return
+    if len(have) < 3:
+        missing = next(a for a in ("shard_index", "shard_count", "shard_ranges") if a not in attrs)
+        raise MalformedFile(f"{p} is malformed: it has shard attributes but not {missing!r}")
+    if not kind.growable:
+        raise MalformedFile(f"{p} is malformed: {kind.name} files are never shards (its size is fixed)")
+    if attrs["shard_index"] >= attrs["shard_count"]:
+        raise MalformedFile(f"{p} is malformed: shard_index {attrs['shard_index']} is not below shard_count "
+                            f"{attrs['shard_count']}")
+    try:
+        expected = kind.split_ranges(params, Shard(attrs["shard_index"], attrs["shard_count"]))
+    except CoordDataError as e:
+        raise MalformedFile(f"{p} is malformed: its params do not describe a {kind.name} dataset ({e})") from None
+    ranges = _attr_json(attrs, "shard_ranges")
+    want = {split: list(r) for split, r in expected.items()}
+    if ranges != want:
+        raise MalformedFile(f"{p} is malformed: shard_ranges is {attrs['shard_ranges']}; shard {attrs['shard_index']} "
+                            f"of {attrs['shard_count']} of its dataset holds {json.dumps(want)}")
+    for split, (a, b) in expected.items():
+        if lengths.get(split, 0) != b - a:
+            raise MalformedFile(f"{p} is corrupt: split {split!r} holds {lengths.get(split, 0)} samples; as shard "
+                                f"{attrs['shard_index']} of {attrs['shard_count']} it holds samples {a}..{b - 1} "
+                                f"({b - a})")
+
+
+def _check_merged(p: Path, attrs: dict[str, Any]) -> None:
+    """Every shard a merged file maps is there and is the file that was merged: of the same dataset
+    (kind, parameters, generator), the same share, the same content digest and size. One line naming the
+    first shard that is missing or changed."""
+    record = _attr_json(attrs, SHARDS)
+    if not isinstance(record, list) or not all(
+            isinstance(e, dict) and plain_relative(e.get("file")) and isinstance(e.get("index"), int)
+            and isinstance(e.get("digest"), str) and isinstance(e.get("bytes"), int) for e in record):
+        raise MalformedFile(f"{p} is malformed: attribute {SHARDS!r} must be a JSON list of the shards it maps "
+                            "(file, index, digest, bytes)")
+    hint = "restore the shards it was merged from, or merge them again"
+    params = _attr_json(attrs, "params")
+    for e in record:
+        path = p.parent / e["file"]
+        name = e["file"]
+        what = _not_a_file(path)
+        if what:
+            raise StoreError(f"{p}: shard {name} {what} (shard {e['index']} of {len(record)} of this merged file)",
+                             hint=hint)
+        size = path.stat().st_size
+        try:
+            with h5py.File(path, "r") as g:
+                theirs = {k: _decode(v) for k, v in g.attrs.items()}
+        except OSError as err:
+            raise StoreError(f"{p}: shard {name} cannot be read ({str(err).splitlines()[0]})", hint=hint) from None
+        changed = []
+        if theirs.get("dataset") != attrs.get("dataset"):
+            changed.append(f"it holds {theirs.get('dataset')!r} data")
+        if _attr_json(theirs, "params") != params:
+            changed.append("its parameters differ")
+        if theirs.get("generator") != attrs.get("generator"):
+            changed.append(f"it was written by {theirs.get('generator')!r}")
+        if (theirs.get("shard_index"), theirs.get("shard_count")) != (e["index"], len(record)):
+            changed.append(f"it is shard {theirs.get('shard_index')} of {theirs.get('shard_count')}")
+        if theirs.get("shard_digest") != e["digest"]:
+            changed.append("its content digest differs")
+        if size != e["bytes"]:
+            changed.append(f"it is {size} bytes, not {e['bytes']}")
+        if changed:
+            raise StoreError(f"{p}: shard {name} changed since it was merged ({'; '.join(changed)})", hint=hint)
 
 
 def _detect_original(f: h5py.File) -> str | None:
@@ -176,6 +301,8 @@ def summarize(path: str | os.PathLike, kind: str | None = None) -> FileSummary:
 def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
     attrs = {k: _decode(v) for k, v in f.attrs.items()}
     check_attr_types(p, attrs, ROOT_ATTRS)
+    if SHARDS in attrs:
+        _check_merged(p, attrs)  # before any read through its virtual arrays
     _check_links(p, f)
     layout = attrs.get("layout", "native")
     found = attrs.get("dataset")
@@ -235,6 +362,7 @@ def _summarize(p: Path, f: h5py.File, kind: str | None) -> FileSummary:
             if key is None or key not in f:
                 raise StoreError(f"{p} is incomplete: split {split!r} lacks array {a.name!r}")
         lengths[split] = validate_split(p, f, found, schema, split, arrays, symbols)
+    _check_shard(p, spec, attrs, params, lengths)
     for split, arrays in splits.items():
         names = spec.consistency_arrays(arrays)
         for rows in spec.consistency_sample(lengths[split]):
@@ -328,12 +456,7 @@ def read_split(source: str | os.PathLike | FileSummary, split: str, kind: str | 
         if missing:
             raise StoreError(f"{summary.path}: split {split!r} lacks {', '.join(missing)}")
         wanted = {n: wanted[n] for n in names}
-    try:
-        with h5py.File(summary.path, "r") as f:
-            return {name: f[key][:stop] for name, key in wanted.items()}
-    except OSError as e:
-        raise StoreError(f"{summary.path} is corrupt: cannot read split {split!r} ({str(e).splitlines()[0]})") \
-            from None
+    return summary.read_arrays(split, wanted, stop)
 
 
 def iter_datasets(f: h5py.File) -> Iterator[tuple[str, h5py.Dataset]]:

@@ -189,9 +189,10 @@ def refuse_non_regular(path: str | os.PathLike) -> None:
                          field="out", hint="choose another {out}")
 
 
-def check_target(path: str | os.PathLike, force: bool) -> None:
+def check_target(path: str | os.PathLike, force: bool, exclusive: bool = True) -> None:
     """Raise :class:`StoreError` unless a new file may be written at ``path`` (its folder must exist):
-    nothing but a regular file there (replaced only with ``force``), and no live process writing it."""
+    nothing but a regular file there (replaced only with ``force``), and no live process writing it
+    (unless not ``exclusive``: see :class:`DatasetWriter`)."""
     path = Path(path)
     refuse_non_regular(path)
     if path.exists() and not force:
@@ -203,7 +204,8 @@ def check_target(path: str | os.PathLike, force: bool) -> None:
         raise StoreError(f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StoreError(f"folder {parent} is not writable")
-    _refuse_other_writers(path)
+    if exclusive:
+        _refuse_other_writers(path)
 
 
 def output_file(out: str | os.PathLike | None, default_name: str, field: str = "out") -> Path:
@@ -381,9 +383,10 @@ def _done_with(tmp: Path) -> None:
     _OWN_TEMPORARIES.discard(tmp)
 
 
-def temporary_sibling(path: str | os.PathLike) -> Path:
+def temporary_sibling(path: str | os.PathLike, exclusive: bool = True) -> Path:
     """A new hidden temporary file beside ``path`` (so the final rename stays on one filesystem),
-    named after its owner; stale ones left in that folder by dead runs are removed first."""
+    named after its owner; stale ones left in that folder by dead runs are removed first. Refused
+    while another live process writes ``path``, unless not ``exclusive``."""
     path = Path(path)
     remove_stale_temporaries(path.parent)
     for _ in range(100):
@@ -396,6 +399,8 @@ def temporary_sibling(path: str | os.PathLike) -> Path:
             raise StoreError(f"cannot write in folder {path.parent}: {e.strerror or e}") from None
         os.close(fd)
         _OWN_TEMPORARIES.add(tmp)
+        if not exclusive:
+            return tmp
         try:  # two writers that started at once: each sees the other's claim, and neither goes on
             _refuse_other_writers(path)
         except StoreError:
@@ -508,6 +513,11 @@ class DatasetWriter:
     ``expected_bytes``, when given, is checked against the target folder's free space before the
     temporary file is created (:class:`NotEnoughSpace`).
 
+    ``exclusive=False`` writes even while another live process writes the same file: for writers that
+    are known to write the same bytes (a cluster that runs a shard's task again after losing the
+    worker that ran it, on another host whose temporary file nobody here can judge stale). The last
+    complete file renamed into place wins; none is ever partial.
+
     Datasets are created with ``track_times=False`` so that the same content gives the same bytes.
     """
 
@@ -522,6 +532,7 @@ class DatasetWriter:
         layout: str = "native",
         force: bool = False,
         expected_bytes: int | None = None,
+        exclusive: bool = True,
     ) -> None:
         if layout not in LAYOUTS:
             raise StoreError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
@@ -530,6 +541,7 @@ class DatasetWriter:
         self.layout = layout
         self.force = force
         self.expected_bytes = expected_bytes
+        self.exclusive = exclusive
         self._root_attrs: dict[str, Any] = {
             "dataset": kind,
             "schema_version": SCHEMA_VERSION,
@@ -544,10 +556,10 @@ class DatasetWriter:
         self._quiet: Any = None
 
     def __enter__(self) -> "DatasetWriter":
-        check_target(self.path, self.force)
+        check_target(self.path, self.force, self.exclusive)
         if self.expected_bytes is not None:
             check_free_space(self.path, self.expected_bytes)
-        self._tmp = temporary_sibling(self.path)
+        self._tmp = temporary_sibling(self.path, self.exclusive)
         # h5py reports a failed write's objects as "Exception ignored" while they are freed: the
         # one error that matters is raised from here.
         self._quiet = _quiet_unraisable(only_disk_full=True)
@@ -683,6 +695,11 @@ class DatasetWriter:
         if data.size:
             ds[...] = data
         return ds
+
+    def set_root_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Add root attributes (known only once the arrays are written, such as a content digest)."""
+        assert self.file is not None
+        set_attrs(self.file, attrs)
 
     def set_attrs(self, name: str, attrs: Mapping[str, Any]) -> None:
         assert self.file is not None

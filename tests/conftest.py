@@ -1,3 +1,4 @@
+import fcntl
 import os
 
 import pytest
@@ -26,3 +27,15 @@ def assert_one_line_error(result, *fragments: str) -> None:
     assert len(errors) == 1, result.output
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture
+def one_cluster_at_a_time(tmp_path_factory):
+    """Tests that start a Dask LocalCluster take turns (a lock shared by pytest-xdist's workers)."""
+    lock = tmp_path_factory.getbasetemp().parent / "coordconv-dask-tests.lock"
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

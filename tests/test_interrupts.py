@@ -183,6 +183,7 @@ def _can_mount_tmpfs() -> str | None:
 
 LANES_300 = ["lanes", "--n", "300", "--size", "64", "--workers", "2"]
 LANES_300_IN_PROCESS = ["lanes", "--n", "300", "--size", "64", "--workers", "1"]  # the checks' patches reach it
+LANES_300_SHARD = ["lanes", "--n", "300", "--size", "64", "--workers", "2", "--shard", "1/2"]  # half of it, a shard
 SOC_ORIGINAL = ["sort-of-clevr", "--n", "30000", "--workers", "2", "--layout", "original"]
 NSC_ORIGINAL = ["not-so-clevr", "--split", "uniform", "--layout", "original"]
 
@@ -192,8 +193,9 @@ NSC_ORIGINAL = ["not-so-clevr", "--split", "uniform", "--layout", "original"]
 # that case is tested between blocks only.
 @pytest.mark.parametrize("command,where", [(LANES_300, "between-blocks"), (SOC_ORIGINAL, "between-blocks"),
                                            (NSC_ORIGINAL, "between-blocks"), (LANES_300_IN_PROCESS, "inside-hdf5"),
-                                           (SOC_ORIGINAL, "inside-hdf5")],
-                         ids=["lanes", "sort-of-clevr", "not-so-clevr", "lanes-inside-hdf5", "sort-of-clevr-inside-hdf5"])
+                                           (SOC_ORIGINAL, "inside-hdf5"), (LANES_300_SHARD, "between-blocks")],
+                         ids=["lanes", "sort-of-clevr", "not-so-clevr", "lanes-inside-hdf5", "sort-of-clevr-inside-hdf5",
+                              "lanes-shard"])
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, command, where):
     """A 2 MiB tmpfs (mounted in a private mount namespace) fills up during the write. The up-front
     free-space check would refuse these sizes, so it is switched off: the case of a disk that

@@ -53,11 +53,26 @@ def block_rng(seed: int, stream: int, block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
 
 
-def block_ranges(n: int, block_size: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of each block, lazily (a list of every block of a huge ``n`` would not fit)."""
+def block_ranges(n: int, block_size: int, start: int = 0) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each block of samples ``start..n`` (``start`` on a block boundary), lazily
+    (a list of every block of a huge ``n`` would not fit)."""
     if block_size < 1:
         raise ValueError(f"block size must be at least 1, got {block_size}")
-    return ((start, min(n, start + block_size)) for start in range(0, n, block_size))
+    if start % block_size:
+        raise ValueError(f"start {start} is not on a block boundary (block size {block_size})")
+    return ((s, min(n, s + block_size)) for s in range(start, n, block_size))
+
+
+def share_of_blocks(n: int, block_size: int, index: int, count: int) -> tuple[int, int]:
+    """``(start, stop)``: the samples of share ``index`` of ``count`` of ``n`` samples in blocks of
+    ``block_size``. The blocks are dealt out in order, whole, as evenly as they go (share ``k`` holds
+    blocks ``B*k//count .. B*(k+1)//count`` of the ``B``), so shares start on block boundaries and
+    together cover ``0..n`` once; a share may be empty when there are fewer blocks than shares."""
+    if not 0 <= index < count:
+        raise ValueError(f"share {index} of {count} does not exist")
+    blocks = -(-n // block_size)
+    first, last = blocks * index // count, blocks * (index + 1) // count
+    return min(n, first * block_size), min(n, last * block_size)
 
 
 def _exit_now() -> None:
@@ -319,8 +334,11 @@ def generate_blocks(
     workers: int = 1,
     pool: WorkerPool | None = None,
     pass_block: bool = False,
+    start: int = 0,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Yield ``(start, arrays)`` for each block of ``n`` samples, in order.
+    """Yield ``(start, arrays)`` for each block of ``n`` samples, in order (of samples ``start..n``
+    when ``start``, a block boundary, is given: a shard of the stream, whose blocks are those of the
+    whole stream, numbered and seeded alike).
 
     ``fn(spec, rng, count)`` must be a module-level function (workers import it) returning arrays
     whose first axis has ``count`` samples. ``stream`` separates independent sequences drawn from
@@ -331,24 +349,26 @@ def generate_blocks(
     """
     if block_size < 1:
         raise ValueError(f"block size must be at least 1, got {block_size}")
-    if pool is None and workers > 1 and n > block_size:
-        with worker_pool(fn, workers, n, block_size) as own:
+    first = start // block_size
+    ranges = block_ranges(n, block_size, start)  # checks start
+    if pool is None and workers > 1 and n - start > block_size:
+        with worker_pool(fn, workers, n - start, block_size) as own:
             yield from generate_blocks(fn, spec, n, seed=seed, stream=stream, block_size=block_size, pool=own,
-                                       pass_block=pass_block)
+                                       pass_block=pass_block, start=start)
         return
-    if pool is None or n <= block_size:
-        for b, (start, stop) in enumerate(block_ranges(n, block_size)):
-            yield start, _run_block(fn, spec, seed, stream, b, stop - start, pass_block)
+    if pool is None or n - start <= block_size:
+        for b, (at, stop) in enumerate(ranges, first):
+            yield at, _run_block(fn, spec, seed, stream, b, stop - at, pass_block)
         return
     in_flight = 2 * pool.size
     pool.start_job(fn, spec, seed, stream, pass_block)
     pending: list[tuple[int, int]] = []  # (block, start), in order
-    for b, (start, stop) in enumerate(block_ranges(n, block_size)):
-        pool.submit(b, stop - start)
-        pending.append((b, start))
+    for b, (at, stop) in enumerate(ranges, first):
+        pool.submit(b, stop - at)
+        pending.append((b, at))
         if len(pending) >= in_flight:
-            first, at = pending.pop(0)
-            yield at, pool.result(first)
+            done, where = pending.pop(0)
+            yield where, pool.result(done)
     while pending:
-        first, at = pending.pop(0)
-        yield at, pool.result(first)
+        done, where = pending.pop(0)
+        yield where, pool.result(done)

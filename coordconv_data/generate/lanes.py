@@ -42,6 +42,7 @@ from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
 from .perlin import check_fractal, perlin_fields
+from .shards import ContentDigest, Shard, ShardSource, block_digest, shard_attrs, shard_ranges
 
 KIND = "lanes"
 COLOR_NAMES = ("yellow", "red")
@@ -49,6 +50,7 @@ PALETTE = ((255, 255, 0), (255, 0, 0))  # RGB, by colour index
 YELLOW, RED = 0, 1
 CLASS_NAMES = ("background", "yellow right", "yellow left", "red bottom")
 SPLIT_STREAMS = {"train": 0, "test": 1}
+STREAMS = SPLIT_STREAMS  # every generator's name for its splits' random streams
 # Noise offsets are drawn within one period of the reference's default repeat, in lattice units.
 OFFSET_RANGE = 1024.0
 NOISE_BASES = 2  # bases 0 and 1: the ones for which the reference never reads past its table
@@ -247,13 +249,27 @@ def compose(background: np.ndarray, circles: dict[str, np.ndarray], size: int,
     return images, masks
 
 
-def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
-    """One block of ``count`` samples (the unit of seeding and of parallel work)."""
+def sample_params(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """Every random draw of a block of ``count`` samples: the arrays that determine the rest (the
+    circles and the noise's bases and offsets). Cheap next to drawing the images, which
+    :func:`rebuild` makes from any of these samples alone, equal to the block's own."""
     circles = sample_circles(rng, count, spec.circles, spec.size)
     noise = sample_noise(rng, count, spec.noise_scale)
-    images, masks = compose(backgrounds(spec, noise["noise_bases"], noise["noise_offsets"]), circles, spec.size,
+    return {**circles, **noise}
+
+
+def lanes_block(spec: LanesSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """One block of ``count`` samples (the unit of seeding and of parallel work)."""
+    params = sample_params(spec, rng, count)
+    circles = {k: params[k] for k in ("colors", "radii", "centers", "classes")}
+    images, masks = compose(backgrounds(spec, params["noise_bases"], params["noise_offsets"]), circles, spec.size,
                             in_place=True)
-    return {"images": images, "masks": masks, **circles, **noise}
+    return {"images": images, "masks": masks, **params}
+
+
+def split_sizes(spec: LanesSpec) -> dict[str, int]:
+    """The samples of each split."""
+    return {"train": spec.n, "test": spec.test_n}
 
 
 def _split_n(spec: LanesSpec, split: str) -> int:
@@ -313,7 +329,7 @@ def estimate_bytes(spec: LanesSpec, layout: str = "native") -> int:
     return n * (s * s * 3 + s * s * 3 // 100 + k * 18 + 60)
 
 
-def file_attrs(spec: LanesSpec) -> dict:
+def file_attrs(spec: LanesSpec, layout: str = "native") -> dict:
     return {
         "class_names": list(CLASS_NAMES),
         "color_names": list(COLOR_NAMES),
@@ -339,8 +355,8 @@ def codecs(spec: LanesSpec) -> dict[str, ChunkCodec]:
 
 @dataclass(frozen=True)
 class _FileJob:
-    """What a worker needs to make a block, encode its mask chunks and write its image chunks
-    (blocks start on chunk boundaries)."""
+    """What a worker needs to make a block (or read it from shards), encode its mask chunks and write
+    its image chunks (blocks start on chunk boundaries)."""
 
     spec: LanesSpec
     masks: ChunkCodec
@@ -348,12 +364,20 @@ class _FileJob:
     file: str  # the temporary file the image chunks go to
     image_offsets: np.ndarray  # byte offset of each image chunk in it
     final: str  # the file's final name, for messages
+    split: str = "train"
+    first_block: int = 0  # the block the file's first sample of this split belongs to (a shard's)
+    digest: bool = False  # return each block's content digest (a shard's)
+    source: ShardSource | None = None  # read the blocks from these shards instead of generating them
 
 
 def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
-    arrays = lanes_block(job.spec, rng, count)
+    if job.source is not None:
+        arrays = job.source.read(job.split, block * job.spec.block_size, count)
+    else:
+        arrays = lanes_block(job.spec, rng, count)
+    digest = block_digest(arrays) if job.digest else None
     images = arrays.pop("images")
-    first = block * job.spec.block_size // job.image_rows
+    first = (block - job.first_block) * job.spec.block_size // job.image_rows
     rows = job.image_rows
     # The workers write ahead of the main process's check before each block: each checks its own part.
     ensure_space(job.final, images.nbytes)
@@ -374,24 +398,41 @@ def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int)
         raise
     parts = job.masks.split_block(arrays.pop("masks"), 0)
     arrays.update({f"masks_{k}": v for k, v in parts.items()})
+    if digest is not None:
+        arrays["digest"] = digest
     return arrays
 
 
 def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+               progress: Callable[[int], None] | None = None, shard: Shard | None = None,
+               source: ShardSource | None = None, exclusive: bool = True) -> dict[str, int]:
     """Generate ``spec`` block by block into ``path`` (atomically); returns the count per split.
 
     Memory stays flat in ``n``: blocks are written as they arrive. The file is the same for every
     ``workers`` count. Lanes has only the native layout.
+
+    ``shard``: write only that share of every split (:mod:`.shards`), its arrays those samples of the
+    whole file, with the shard's attributes. ``source``: read the blocks from shards instead of
+    generating them (what a merge that copies does: the file is then the one-machine file byte for
+    byte). ``exclusive=False`` lets another live writer of ``path`` be (a cluster may run a shard's task
+    twice; both write the same bytes).
     """
     if layout != "native":
         raise InvalidParameter("layout", f"layout must be native for lanes (the study kept PNG files), got {layout!r}")
-    counts = {"train": spec.n, "test": spec.test_n}
+    ranges = shard_ranges(split_sizes(spec), spec.block_size, shard)
+    counts = {split: b - a for split, (a, b) in ranges.items()}
+    total = spec.n + spec.test_n
+    attrs = file_attrs(spec)
+    if shard is not None:
+        attrs.update(shard_attrs(shard, ranges))
+    digest = ContentDigest() if shard is not None else None
     codec = codecs(spec)
-    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec), force=force,
-                       expected_bytes=estimate_bytes(spec)) as w, \
-            worker_pool(_file_block, workers, spec.n + spec.test_n, spec.block_size) as pool:
-        for split, n in counts.items():
+    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=attrs, force=force,
+                       expected_bytes=estimate_bytes(spec) * sum(counts.values()) // max(1, total),
+                       exclusive=exclusive) as w, \
+            worker_pool(_file_block, workers, sum(counts.values()), spec.block_size) as pool:
+        for split, (a, b) in ranges.items():
+            n = b - a
             image_rows = min(codec["images"].rows, max(1, n))  # HDF5: chunks no longer than the data
             s = spec.size
             images = w.create(f"{split}/images", (n, s, s, 3), np.uint8, chunks=(image_rows, s, s, 3), allocate=True)
@@ -401,15 +442,21 @@ def write_file(spec: LanesSpec, path, *, layout: str = "native", workers: int = 
                      for name, (shape, dtype) in array_specs(spec, n).items() if name not in CHUNKED}
             if n == 0:
                 continue
-            job = _FileJob(spec, fitted, image_rows, str(w.temporary_path), w.chunk_offsets(images), str(path))
-            for start, arrays in generate_blocks(_file_block, job, n, seed=spec.seed, stream=SPLIT_STREAMS[split],
-                                                 block_size=spec.block_size, pool=pool, pass_block=True):
+            job = _FileJob(spec, fitted, image_rows, str(w.temporary_path), w.chunk_offsets(images), str(path),
+                           split=split, first_block=a // spec.block_size, digest=digest is not None, source=source)
+            for start, arrays in generate_blocks(_file_block, job, b, seed=spec.seed, stream=SPLIT_STREAMS[split],
+                                                 block_size=spec.block_size, pool=pool, pass_block=True, start=a):
                 count = len(arrays["colors"])
+                local = start - a
                 w.ensure_space(count * s * s * 3 * 2)  # the next blocks' images, written by the workers
-                masks.add(start, {k: arrays[f"masks_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
+                masks.add(local, {k: arrays[f"masks_{k}"] for k in ("head", "tail", "chunks", "chunk_sizes")})
                 for name, ds in small.items():
-                    ds[start : start + count] = arrays[name]
+                    ds[local : local + count] = arrays[name]
+                if digest is not None:
+                    digest.add(split, start, arrays["digest"])
                 if progress:
                     progress(count)
             masks.close()
+        if digest is not None:
+            w.set_root_attrs({"shard_digest": digest.text()})
     return counts

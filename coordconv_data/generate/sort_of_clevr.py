@@ -40,6 +40,7 @@ from ..errors import InvalidParameter
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import CHUNK_BYTES, ChunkAssembler, ChunkCodec, chunk_rows  # noqa: F401
+from .shards import ContentDigest, Shard, ShardSource, block_digest, shard_attrs, shard_ranges
 
 KIND = "sort-of-clevr"
 
@@ -396,14 +397,24 @@ def pair_overlaps(centers: np.ndarray, shapes: np.ndarray, radius: int) -> np.nd
 
 # -- blocks --------------------------------------------------------------------------------------------
 
-def make_block(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
-    """``count`` samples: images, colors, shapes, centers (one block of :func:`generate_blocks`)."""
+def sample_params(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """Every random draw of a block of ``count`` samples: each object's colour, shape and centre.
+    Cheap next to drawing the images, which :func:`rebuild` makes from any of these samples alone."""
     shapes = (rng.random((count, spec.objects)) >= 0.5).astype(np.uint8)  # original: random() < 0.5 -> square
     centers = place_centers(spec, rng, count)
     colors = np.broadcast_to(np.arange(spec.objects, dtype=np.uint8), (count, spec.objects)).copy()
-    images = render(centers, shapes, colors, size=spec.size, radius=spec.radius,
-                    palette_rgb=[rgb for _, rgb in spec.palette()], background=spec.background)
-    return {"images": images, "colors": colors, "shapes": shapes, "centers": centers}
+    return {"colors": colors, "shapes": shapes, "centers": centers}
+
+
+def make_block(spec: SortOfClevrSpec, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """``count`` samples: images, colors, shapes, centers (one block of :func:`generate_blocks`)."""
+    params = sample_params(spec, rng, count)
+    return {**rebuild(spec, params), **params}
+
+
+def split_sizes(spec: SortOfClevrSpec) -> dict[str, int]:
+    """The samples of each split."""
+    return {"train": spec.n_train, "test": spec.n_test}
 
 
 def generate_split(spec: SortOfClevrSpec, split: str, *, workers: int = 1):
@@ -457,21 +468,30 @@ def image_codec(spec: SortOfClevrSpec, layout: str) -> ChunkCodec:
 
 @dataclass(frozen=True)
 class _FileJob:
-    """What a worker needs to generate a block and encode its image chunks."""
+    """What a worker needs to generate a block (or read it from shards) and encode its image chunks."""
 
     spec: SortOfClevrSpec
     codec: ChunkCodec
     misalign: int  # how far past a chunk boundary every block of this stream starts
+    split: str = "train"
+    digest: bool = False  # return each block's content digest (a shard's)
+    source: ShardSource | None = None  # read the blocks from these shards instead of generating them
 
 
-def _file_block(job: _FileJob, rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
-    arrays = make_block(job.spec, rng, count)
+def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
+    if job.source is not None:
+        arrays = job.source.read(job.split, block * job.spec.block_size, count)
+    else:
+        arrays = make_block(job.spec, rng, count)
+    digest = block_digest(arrays) if job.digest else None
     parts = job.codec.split_block(arrays.pop("images"), job.misalign)
     arrays.update({f"images_{k}": v for k, v in parts.items()})
+    if digest is not None:
+        arrays["digest"] = digest
     return arrays
 
 
-def file_attrs(spec: SortOfClevrSpec, layout: str) -> dict[str, Any]:
+def file_attrs(spec: SortOfClevrSpec, layout: str = "native") -> dict[str, Any]:
     lo, hi = spec.center_range
     attrs: dict[str, Any] = {
         "canvas_size": spec.size,
@@ -503,7 +523,8 @@ Spec = SortOfClevrSpec
 
 
 def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: int = 1, force: bool = False,
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+               progress: Callable[[int], None] | None = None, shard: Shard | None = None,
+               source: ShardSource | None = None, exclusive: bool = True) -> dict[str, int]:
     """Generate ``spec`` into ``path`` atomically, block by block; returns the sample count per split.
 
     Memory stays flat in ``n``: each block is generated (in ``workers`` processes), its image chunks
@@ -516,18 +537,33 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
     [-1, 1] holding the train images then the test images, and ``train_colors``, ``train_shapes``,
     ``train_centers`` alike.
 
+    ``shard`` (native layout): write only that share of every split (:mod:`.shards`), its arrays those
+    samples of the whole file, with the shard's attributes. ``source``: read the blocks from shards
+    instead of generating them (a merge that copies: the file is then the one-machine file byte for
+    byte). ``exclusive=False`` lets another live writer of ``path`` be (see :class:`~coordconv_data.writer.DatasetWriter`).
+
     Raises :class:`PlacementError` when objects cannot be placed, and
     :class:`coordconv_data.store.StoreError` when ``path`` exists (without ``force``) or cannot be written.
     """
     from ..writer import DatasetWriter  # here: the worker processes never need h5py
 
     require(layout in ("native", "original"), "layout", f"layout must be native or original, got {layout!r}")
+    require(layout == "native" or (shard is None and source is None), "layout",
+            "shards are written and merged in the native layout only (the original layout mixes the splits in "
+            "one array)")
     advance = progress or (lambda k: None)
     codec = image_codec(spec, layout)
     k = spec.objects
-    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=file_attrs(spec, layout),
-                       layout=layout, force=force, expected_bytes=estimate_bytes(spec, layout)) as w, \
-            worker_pool(_file_block, workers, spec.n, spec.block_size) as pool:
+    ranges = shard_ranges(split_sizes(spec), spec.block_size, shard)
+    counts = {split: b - a for split, (a, b) in ranges.items()}
+    attrs = file_attrs(spec, layout)
+    if shard is not None:
+        attrs.update(shard_attrs(shard, ranges))
+    digest = ContentDigest() if shard is not None else None
+    with DatasetWriter(path, KIND, seed=spec.seed, params=spec.params(), attrs=attrs,
+                       layout=layout, force=force, exclusive=exclusive,
+                       expected_bytes=estimate_bytes(spec, layout) * sum(counts.values()) // spec.n) as w, \
+            worker_pool(_file_block, workers, sum(counts.values()), spec.block_size) as pool:
         def small(name: str, n: int) -> dict[str, Any]:
             return {
                 "colors": w.create(f"{name}colors", (n, k), np.uint8, compression=SMALL_COMPRESSION),
@@ -542,24 +578,29 @@ def write_file(spec: SortOfClevrSpec, path, *, layout: str = "native", workers: 
 
         if layout == "native":
             targets = []
-            for split in ("train", "test"):
-                n = spec.n_train if split == "train" else spec.n_test
-                targets.append((split, 0, images(f"{split}/images", n), small(f"{split}/", n)))
+            for split, (a, b) in ranges.items():
+                # The file's row 0 of a split is its sample `a` (a shard's first, on a block boundary).
+                targets.append((split, -a, images(f"{split}/images", b - a), small(f"{split}/", b - a)))
         else:
             both, arrays = images("train_x", spec.n), small("train_", spec.n)
             targets = [("train", 0, both, arrays), ("test", spec.n_train, both, arrays)]
         for split, base, assembler, arrays in targets:
-            job = _FileJob(spec, assembler.codec, base % assembler.codec.rows)
-            n = spec.n_train if split == "train" else spec.n_test
-            for start, block in generate_blocks(_file_block, job, n, seed=spec.seed, stream=STREAMS[split],
-                                                block_size=spec.block_size, pool=pool):
+            job = _FileJob(spec, assembler.codec, base % assembler.codec.rows, split=split,
+                           digest=digest is not None, source=source)
+            a, b = ranges[split]
+            for start, block in generate_blocks(_file_block, job, b, seed=spec.seed, stream=STREAMS[split],
+                                                block_size=spec.block_size, pool=pool, pass_block=True, start=a):
                 count = len(block["colors"])
                 w.ensure_space(sum(v.nbytes for v in block.values()))
                 assembler.add(base + start, {key: block[f"images_{key}"] for key in ("head", "tail", "chunks",
                                                                                      "chunk_sizes")})
                 for name, ds in arrays.items():
                     ds[base + start : base + start + count] = block[name]
+                if digest is not None:
+                    digest.add(split, start, block["digest"])
                 advance(count)
         for _, _, assembler, _ in targets:
             assembler.close()
-    return {"train": spec.n_train, "test": spec.n_test}
+        if digest is not None:
+            w.set_root_attrs({"shard_digest": digest.text()})
+    return counts

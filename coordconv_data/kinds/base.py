@@ -431,6 +431,45 @@ class Kind:
                                                     f"(it takes: {', '.join(known)})")
         return self.generator.Spec(**params)
 
+    # -- beyond one machine -------------------------------------------------------------------------------
+    #: Whether the kind's size can grow (a number of samples is a parameter): its files can be written in
+    #: shards and merged, and its samples drawn on the fly from a spec. The generator then has
+    #: ``split_sizes(spec)``, ``sample_params(spec, rng, count)`` (every random draw of a block) and
+    #: ``STREAMS`` (each split's random stream), and its ``write_file`` takes ``shard`` and ``source``.
+    growable: ClassVar[bool] = False
+
+    def split_ranges(self, params: Mapping[str, Any], shard: Any) -> dict[str, tuple[int, int]]:
+        """The samples ``(start, stop)`` of each split that ``shard`` (a
+        :class:`~coordconv_data.generate.shards.Shard`) of the dataset of ``params`` holds."""
+        from ..generate.shards import shard_ranges
+
+        spec = self.spec_from_params(params)
+        return shard_ranges(self.generator.split_sizes(spec), spec.block_size, shard)
+
+    def parse_option(self, name: str, text: str) -> Any:
+        """The value of spec field ``name`` written as ``text`` in a spec's text (``lanes:n=1000,seed=3``):
+        an integer, a number, or ``none`` (the field's default rule)."""
+        value = text.strip()
+        if value.lower() in ("none", "default"):
+            return None
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        return value
+
+    def spec_text(self, spec: Any) -> str:
+        """``spec`` as a spec's text (``lanes:n=1000,seed=3``): the kind's name, then the options of the
+        kind's command that differ from their defaults, as :meth:`command` writes them."""
+        args: dict[str, Any] = {}
+        params = spec.params()
+        for name in self.cli_options:
+            at_default = self.generator.Spec(**args, **self.cli_defaults(args))
+            if at_default.params().get(name) != params.get(name):  # resolved values (a default scale's too)
+                args[name] = getattr(spec, name)
+        return f"{self.name}:" + ",".join(f"{name}={_option_text(value)}" for name, value in args.items())
+
     # -- default files ----------------------------------------------------------------------------------
     def file_name(self, **options: Any) -> str:
         """The name ``coorddata <kind>`` gives its file (``options``: what the kind's datasets pass)."""

@@ -48,6 +48,7 @@ CUSTOM_CONV2D_CITATION = """@misc{customconv2d,
 
 
 class LanesKind(Kind):
+    growable = True
     title = "Lanes"
     about = ("The custom-conv2d study's segmentation data: yellow and red filled circles on a fractal Perlin-noise "
              "background, with a 4-class mask whose class depends on *where* a circle is, which a plain "

@@ -41,6 +41,12 @@ ORIGINAL = LayoutSpec(
 
 
 class SortOfClevrKind(Kind):
+    growable = True
+
+    def parse_option(self, name: str, text: str) -> Any:
+        if name == "background":  # white, black, a palette name or R,G,B: as the command's option
+            return generator.parse_color(text)
+        return super().parse_option(name, text)
     gan_value_range = (-1.0, 1.0)  # the original's pixel / 127.5 - 1
     has_scene = True
     title = "Sort-of-Clevr"

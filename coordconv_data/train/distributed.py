@@ -10,6 +10,7 @@ Only rank 0 writes the run folder.
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -18,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .config import pick_device
+from .errors import TrainError
 
 __all__ = ["Dist", "setup", "world_from_env"]
 
@@ -94,6 +96,11 @@ class Dist:
                 box = [("ok", fn())]
             except CoordDataError as e:
                 box = [("error", e)]
+            try:  # what cannot be sent is an error in every process, not a wait for ever in the others
+                pickle.dumps(box)
+            except Exception as e:
+                box = [("error", TrainError(f"rank 0 cannot send its result to the other processes "
+                                            f"({type(e).__name__}: {e})"))]
         dist.broadcast_object_list(box, src=0)
         status, value = box[0]
         if status == "error":

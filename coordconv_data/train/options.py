@@ -103,8 +103,11 @@ class Option:
 
 _DEFAULT = " [default: per arch]"
 OPTIONS: tuple[Option, ...] = (
-    Option("data", "path", "HDF5 file of the arch's dataset kind. [default: the generator's default file here "
-                           "(not_so_clevr_quadrant.h5, sort_of_clevr.h5 or lanes.h5), made if missing]"),
+    Option("data", "path", "HDF5 file of the arch's dataset kind, or a spec whose samples are drawn on the fly, "
+                           "equal to its file's: KIND:OPTION=VALUE,... with the options of the kind's generator "
+                           "command (lanes:n=10000000,seed=0; sort-of-clevr:n=50000). [default: the generator's "
+                           "default file here (not_so_clevr_quadrant.h5, sort_of_clevr.h5 or lanes.h5), made if "
+                           "missing]"),
     Option("epochs", int, "Total epochs." + _DEFAULT),
     Option("batch_size", int, "Batch size (per process under torchrun)." + _DEFAULT),
     Option("lr", float, "Learning rate (GANs: the discriminator's)." + _DEFAULT),
