@@ -25,6 +25,7 @@ pytest.importorskip("distributed")
 
 from blockfns import always_fail, fail_once, kill_worker_once  # noqa: E402
 from conftest import assert_one_line_error  # noqa: E402
+from test_interrupts import alive, descendants  # noqa: E402
 from coordconv_data.cli import main  # noqa: E402
 from coordconv_data.cluster import ClusterError, generate_on_cluster, shards_folder  # noqa: E402
 from coordconv_data.generate import lanes as lanes_gen  # noqa: E402
@@ -141,32 +142,6 @@ def test_a_failed_task_is_retried_and_one_failing_for_good_stops_the_run(one_clu
         assert summarize(p).attrs["shard_index"] in (0, 2)
 
 
-def _descendants(pid: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    out, todo = set(), [pid]
-    while todo:
-        for kid in kids.get(todo.pop(), []):
-            out.add(kid)
-            todo.append(kid)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_tasks_and_leaves_no_partial_shard(one_cluster_at_a_time, tmp_path):
     out = tmp_path / "lanes.h5"
@@ -181,7 +156,7 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_partial_shard(one_cluster_at_a_t
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
-        workers = _descendants(proc.pid)
+        workers = descendants(proc.pid)
         assert workers  # the local cluster's worker processes
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
         _, err = proc.communicate(timeout=60)
@@ -193,10 +168,10 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_partial_shard(one_cluster_at_a_t
     assert err.decode().strip().splitlines()[-1] == "Aborted!"
     assert "Traceback" not in err.decode()
     for _ in range(100):  # the workers end with the run (bounded wait: they may still be exiting)
-        if not any(_alive(p) for p in workers):
+        if not any(alive(p) for p in workers):
             break
         time.sleep(0.1)
-    assert not any(_alive(p) for p in workers)
+    assert not any(alive(p) for p in workers)
     assert not out.exists()
     shards = sorted(folder.iterdir())
     assert 2 <= len(shards) < 24  # stopped before the end
