@@ -86,22 +86,26 @@ def measure_start(path: str, arch: str, steps: int, out: str) -> dict[str, float
     import torch
 
     from coordconv_data.train import TASKS, TrainConfig, train
-    from coordconv_data.train import data as run_data
+    try:  # a version before RunData (87bbd01 and older) validated inside the datasets: no separate figure
+        from coordconv_data.train import data as run_data
+    except ImportError:
+        run_data = None
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     marks: dict[str, float] = {}
     times: list[float] = []
     opened: list[float] = []
-    real_open = run_data.RunData.open.__func__
+    if run_data is not None:
+        real_open = run_data.RunData.open.__func__
 
-    def timed_open(cls, *a, **k):
-        t = time.perf_counter()
-        try:
-            return real_open(cls, *a, **k)
-        finally:
-            opened.append(time.perf_counter() - t)
+        def timed_open(cls, *a, **k):
+            t = time.perf_counter()
+            try:
+                return real_open(cls, *a, **k)
+            finally:
+                opened.append(time.perf_counter() - t)
 
-    run_data.RunData.open = classmethod(timed_open)
+        run_data.RunData.open = classmethod(timed_open)
     for cls in set(TASKS.values()):
         real = cls.train_step
 
@@ -135,7 +139,7 @@ def measure_start(path: str, arch: str, steps: int, out: str) -> dict[str, float
     except _Stop:
         pass
     step_s = statistics.median(times)
-    return {"start": marks["first"] - t0, "open": sum(opened), "step": step_s, "epoch": step_s * marks["total"],
+    return {"start": marks["first"] - t0, "open": sum(opened) if run_data is not None else float("nan"), "step": step_s, "epoch": step_s * marks["total"],
             "steps": marks["total"]}
 
 
