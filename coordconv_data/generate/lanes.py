@@ -42,7 +42,7 @@ from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import ChunkAssembler, ChunkCodec, chunk_rows
 from .perlin import check_fractal, perlin_fields
-from .shards import ContentDigest, Shard, ShardSource, block_digest, shard_attrs, shard_ranges
+from .shards import ContentDigest, Shard, ShardSource, block_arrays, shard_attrs, shard_ranges
 
 KIND = "lanes"
 COLOR_NAMES = ("yellow", "red")
@@ -371,11 +371,8 @@ class _FileJob:
 
 
 def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
-    if job.source is not None:
-        arrays = job.source.read(job.split, block * job.spec.block_size, count)
-    else:
-        arrays = lanes_block(job.spec, rng, count)
-    digest = block_digest(arrays) if job.digest else None
+    arrays, digest = block_arrays(lambda: lanes_block(job.spec, rng, count), job.source, job.split,
+                                  block * job.spec.block_size, count, job.digest)
     images = arrays.pop("images")
     first = (block - job.first_block) * job.spec.block_size // job.image_rows
     rows = job.image_rows

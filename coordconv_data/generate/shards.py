@@ -28,7 +28,7 @@ import json
 import re
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from ..errors import InvalidParameter
 from .blocks import share_of_blocks
 
 __all__ = ["Shard", "parse_shard", "shard_file_name", "shard_ranges", "shard_attrs", "ContentDigest",
-           "block_digest", "ShardSource", "SHARD_ATTRS", "MAX_SHARDS"]
+           "block_digest", "ShardSource", "block_arrays", "SHARD_ATTRS", "MAX_SHARDS"]
 
 MAX_SHARDS = 1_000_000
 SHARD_ATTRS = ("shard_index", "shard_count", "shard_ranges", "shard_digest")
@@ -163,3 +163,11 @@ def close_shards() -> None:
     for f in _OPEN.values():
         f.close()
     _OPEN.clear()
+
+
+def block_arrays(make: Callable[[], dict[str, np.ndarray]], source: ShardSource | None, split: str, start: int,
+                 count: int, digest: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """A block's arrays, read from ``source``'s shards when given, else made by ``make()``; with its
+    content digest when ``digest`` (a shard's), taken before any encoding."""
+    arrays = source.read(split, start, count) if source is not None else make()
+    return arrays, (block_digest(arrays) if digest else None)

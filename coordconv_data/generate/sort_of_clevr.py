@@ -40,7 +40,7 @@ from ..errors import InvalidParameter
 from . import check_seed, require
 from .blocks import generate_blocks, worker_pool
 from .chunks import CHUNK_BYTES, ChunkAssembler, ChunkCodec, chunk_rows  # noqa: F401
-from .shards import ContentDigest, Shard, ShardSource, block_digest, shard_attrs, shard_ranges
+from .shards import ContentDigest, Shard, ShardSource, block_arrays, shard_attrs, shard_ranges
 
 KIND = "sort-of-clevr"
 
@@ -479,11 +479,8 @@ class _FileJob:
 
 
 def _file_block(job: _FileJob, rng: np.random.Generator, count: int, block: int) -> dict[str, np.ndarray]:
-    if job.source is not None:
-        arrays = job.source.read(job.split, block * job.spec.block_size, count)
-    else:
-        arrays = make_block(job.spec, rng, count)
-    digest = block_digest(arrays) if job.digest else None
+    arrays, digest = block_arrays(lambda: make_block(job.spec, rng, count), job.source, job.split,
+                                  block * job.spec.block_size, count, job.digest)
     parts = job.codec.split_block(arrays.pop("images"), job.misalign)
     arrays.update({f"images_{k}": v for k, v in parts.items()})
     if digest is not None:
