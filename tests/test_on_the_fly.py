@@ -111,6 +111,7 @@ def test_a_spec_text_names_what_the_kinds_command_writes():
     assert LANES.spec_text(parse_spec_text("lanes:n=96,scale=10")[1]) == "lanes:n=96,scale=10"
     assert is_spec_text("lanes:n=3") and not is_spec_text("lanes.h5") and not is_spec_text("data/lanes:x.h5")
     for bad, fragment in (("lanes:x=1", "not 'x'"), ("lanes:n=-1", "n must be an integer >= 0"),
+                          ("lanes:n=abc", "n must be an integer >= 0, got 'abc'"),
                           ("lanes:n=1,n=2", "gives n twice"), ("lanes:7", "not an option=value pair"),
                           ("not-so-clevr:", "fixed size")):
         with pytest.raises(InvalidParameter, match=fragment) as e:

@@ -75,7 +75,9 @@ class LanesKind(Kind):
 
     def cli_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
         # coorddata lanes: --test-n defaults to half of --n
-        return {} if "test_n" in given else {"test_n": int(given.get("n", generator.LanesSpec.n)) // 2}
+        n = given.get("n", generator.LanesSpec.n)
+        # a value that is no count is left to the spec's own check, which names it
+        return {} if "test_n" in given or isinstance(n, bool) or not isinstance(n, int) else {"test_n": n // 2}
 
     def symbols(self, attrs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, int]:
         out = {}
