@@ -297,6 +297,21 @@ def test_resume_equals_uninterrupted(runner, files, tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
 
 
+def test_a_run_recorded_before_l2_locate_resumes_with_its_one_l2(runner, files, tmp_path):
+    """A rendering run whose config.json predates --l2-locate decayed both stages with its --l2: it
+    resumes so (equal to an uninterrupted run at --l2-locate = --l2), not with today's default."""
+    common = ["--arch", "coordconv_rendering", "--data", files["nsc"], "--l2", 0.01, "--l2-locate", 0.01, "--seed", 1, "-q"]
+    assert _run(runner, *common, "--epochs", 2, "--out", tmp_path / "a").exit_code == 0
+    assert _run(runner, *common, "--epochs", 1, "--out", tmp_path / "old").exit_code == 0
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert config["options"].pop("l2_locate") == 0.01  # as the older version would have written it
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    assert RunDir.read_only(tmp_path / "old").options().l2_locate == 0.01
+    r = _run(runner, "--resume", tmp_path / "old", "--epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    assert _metric_rows(tmp_path / "a") == _metric_rows(tmp_path / "old")
+
+
 def test_resume_refusals(runner, files, tmp_path):
     r = _run(runner, "--arch", "coordconv_regressor", "--data", files["nsc"], "--epochs", 2, "--out", tmp_path / "r", "-q")
     assert r.exit_code == 0, r.output

@@ -27,6 +27,10 @@ RESUMABLE = ("epochs", "device", "logger")  # the options a resumed run may chan
 RUN_FORMAT = "coordconv_data-run-1"  # the format of a run folder's config.json and checkpoints
 TAKEN_BY = {"lr2": "GAN archs", "eval_samples": "GAN archs", "val_fraction": "supervised archs",
             "interm_loss": "coordconv_rendering", "l2_locate": "coordconv_rendering"}  # options only some archs take
+#: Options added after runs were first recorded -> the option whose value an older run used in their
+#: place: a run folder without ``l2_locate`` decayed its locating stage with its one ``l2``, and is
+#: resumed so, not with today's default.
+ADDED_LATER = {"l2_locate": "l2"}
 
 #: ``coorddata reproduce``'s budgets: name -> what it runs.
 BUDGETS = {

@@ -38,7 +38,7 @@ import torch
 from ..models import is_model, model_info
 from ..store import atomic_write_bytes
 from .errors import TrainError
-from .options import RUN_FORMAT
+from .options import ADDED_LATER, RUN_FORMAT
 
 if TYPE_CHECKING:
     from .options import TrainConfig
@@ -350,6 +350,7 @@ class RunDir:
 
     def options(self) -> "TrainConfig":
         """The run's options as it resolved them (task and dataset included)."""
+        from .config import defaults_for
         from .options import TrainConfig
 
         raw = self.read_config()
@@ -362,6 +363,9 @@ class RunDir:
             raise TrainError(f"{where}: arch {_short(cfg.arch)} is not a model of this version")
         info = model_info(cfg.arch)  # the registry's word, whatever the file says
         cfg.task, cfg.dataset = info.task, info.dataset
+        for name, was in ADDED_LATER.items():
+            if name not in options and name in defaults_for(cfg.arch):
+                setattr(cfg, name, getattr(cfg, was))
         problem = option_problem(cfg)
         if problem:
             raise TrainError(f"{where}: {problem}")
