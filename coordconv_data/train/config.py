@@ -53,7 +53,7 @@ RECIPES: dict[str, Recipe] = {
     "coordconv_classification": Recipe(dict(epochs=100, batch_size=16, lr=0.005, l2=0.1, hparams=dict(mul=1)),
                                        "the original README's command (-mb 16 -E 100 -L 0.005 --opt adam -mul 1) with "
                                        "--l2 0.1 instead of its 0.001: on the quadrant split after 10 epochs, test accuracy "
-                                       ">= 0.99 on 3 of 5 tuning seeds at 0.001, 8 of 8 at 0.1 (docs/lab.md); the misses "
+                                       ">= 0.99 on 3 of 5 tuning seeds at 0.001, 9 of 9 at 0.1 (docs/lab.md); the misses "
                                        "were squares in the held-out corner placed a few pixels toward the training "
                                        "quadrants, which a stronger penalty on the per-pixel weights removes"),
     "deconv_classification": _DECONV,
