@@ -69,3 +69,18 @@ def test_a_missing_epoch_or_selection_is_not_a_pass():
     r = judge(claim, "r", {5: (history([0.95]), None), 6: ([], None)})
     assert [s.holds for s in r.seeds] == [False, False] and r.seeds[0].reached_at == 1
     assert math.isnan(r.seeds[1].selected) and r.seeds[1].last_epoch is None
+
+
+def test_a_figure_measured_at_the_selected_epoch_alone_has_no_curve():
+    """GAN walks are measured on best.pt only: the report gives the run's epochs, no last-epoch figure
+    and no first epoch at the threshold, instead of the selected figure passed off as a curve."""
+    claim = Claim("slides", ("g",), ("slide_fraction",), ">=", 0.5, split="walks")
+    rows = [{"epoch": e, "split": "generated", "geometry": 0.0} for e in range(1, 11)]
+    r = judge(claim, "g", {0: (rows + [{"epoch": 9, "split": "walks", "slide_fraction": 0.5}], 9),
+                           1: (rows + [{"epoch": 10, "split": "walks", "slide_fraction": 0.6}], 10),
+                           2: (rows[:1] + [{"epoch": 1, "split": "walks", "slide_fraction": 0.2}], 1)})
+    assert [s.holds for s in r.seeds] == [True, True, False] and [s.last_epoch for s in r.seeds] == [10, 10, 1]
+    for s in r.seeds[:2]:  # selected before the end or at it: one measurement either way
+        assert not s.curve and s.reached_at is None
+    assert math.isnan(r.seeds[0].last) and r.seeds[1].last == 0.6  # at the last epoch only where selected there
+    assert r.seeds[2].curve and r.seeds[2].last == 0.2  # one epoch trained: its only epoch is its last

@@ -72,10 +72,11 @@ class SeedResult:
     seed: int
     selected_epoch: int | None
     selected: float  # the figure at the selected epoch
-    last_epoch: int | None
-    last: float  # the figure at the last epoch
+    last_epoch: int | None  # the run's last epoch
+    last: float  # the figure at the last epoch (NaN where it was not measured there)
     holds: bool  # at the selected epoch
-    reached_at: int | None  # first epoch whose figure met the threshold (None: never)
+    reached_at: int | None  # first epoch whose figure met the threshold (None: never, or no curve)
+    curve: bool = True  # measured at every epoch; False: at the selected epoch alone (GAN walks)
 
 
 @dataclass
@@ -107,11 +108,14 @@ def judge(claim: Claim, run: str, histories: dict[int, tuple[list[dict[str, Any]
     for seed in sorted(histories):
         rows, selected = histories[seed]
         by_epoch = {int(r["epoch"]): r for r in rows if r.get("split") == claim.split}
-        last = max(by_epoch, default=None)
+        last = max((int(r["epoch"]) for r in rows), default=None)
+        # A figure measured at the selected epoch alone (a GAN's walks) has no curve: no first epoch
+        # at the threshold and no last-epoch figure to report, rather than the selected one twice.
+        curve = len(by_epoch) > 1 or last in (None, 1)
         value = claim.figure(by_epoch.get(selected)) if selected is not None else math.nan
-        reached = next((e for e in sorted(by_epoch) if claim.holds(claim.figure(by_epoch[e]))), None)
+        reached = next((e for e in sorted(by_epoch) if claim.holds(claim.figure(by_epoch[e]))), None) if curve else None
         out.seeds.append(SeedResult(seed, selected, value, last, claim.figure(by_epoch.get(last)) if last else math.nan,
-                                    claim.holds(value), reached))
+                                    claim.holds(value), reached, curve))
     return out
 
 

@@ -126,6 +126,8 @@ def _interval(cr: ClaimResult, task: Any) -> str:
 
 
 def _reached(cr: ClaimResult, epochs: int) -> str:
+    if not any(s.curve for s in cr.seeds):
+        return "measured at the selected epoch only"
     reached = cr.reached()
     if not reached:
         return f"none in {epochs}"
@@ -158,7 +160,8 @@ def _claim_table(cr: ClaimResult, rr: RunResult) -> list[str]:
         row = sr.at(s.selected_epoch, claim.split) if s.selected_epoch is not None else {}
         cells = "".join(f"{_num(row.get(m))} | " for m in extra)
         lines.append(f"| {s.seed} | {s.selected_epoch} of {s.last_epoch} | {cells}{_fig(task, s.selected)} "
-                     f"| {_fig(task, s.last)} | {'yes' if s.holds else 'no'} | {s.reached_at or '-'} |")
+                     f"| {'not measured' if math.isnan(s.last) and not s.curve else _fig(task, s.last)} | {'yes' if s.holds else 'no'} "
+                     f"| {s.reached_at or ('-' if s.curve else 'no curve')} |")
     return lines + [""]
 
 
@@ -185,7 +188,7 @@ def _gan_runs(results: list[RunResult], out: Path) -> list[str]:
 
     lines = ["| run | arch | seed | selected epoch (on its samples) | geometry | position_tv | "
              + " | ".join(f"walks: {label}" for label in LABELS) + " | slide fraction | wall |",
-             "|" + "---|" * (9 + len(LABELS))]
+             "|" + "---|" * (8 + len(LABELS))]
     untrained = []
     for r in results:
         for s in r.seeds:
