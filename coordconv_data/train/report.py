@@ -159,9 +159,9 @@ def _claim_table(cr: ClaimResult, rr: RunResult) -> list[str]:
     for s, sr in zip(cr.seeds, rr.seeds):
         row = sr.at(s.selected_epoch, claim.split) if s.selected_epoch is not None else {}
         cells = "".join(f"{_num(row.get(m))} | " for m in extra)
+        last = "not measured" if math.isnan(s.last) and not s.curve else _fig(task, s.last)
         lines.append(f"| {s.seed} | {s.selected_epoch} of {s.last_epoch} | {cells}{_fig(task, s.selected)} "
-                     f"| {'not measured' if math.isnan(s.last) and not s.curve else _fig(task, s.last)} | {'yes' if s.holds else 'no'} "
-                     f"| {s.reached_at or ('-' if s.curve else 'no curve')} |")
+                     f"| {last} | {'yes' if s.holds else 'no'} | {s.reached_at or ('-' if s.curve else 'no curve')} |")
     return lines + [""]
 
 
