@@ -21,6 +21,8 @@ def test_list_names_every_experiment_with_an_estimate(runner):
     r = runner.invoke(main, ["reproduce", "--list", "--budget", "paper", "lanes"])
     assert r.exit_code == 0 and r.output.startswith("lanes ") and len(r.output.splitlines()) == 1
     assert "30 trainings" in r.output  # three archs on ten seeds
+    assert "~550 min on 2 CPU cores" in r.output  # the study's scale, measured per arch on 2 cores
+    assert "no estimate" in runner.invoke(main, ["reproduce", "--list", "--budget", "paper", "regression"]).output
     fewer = runner.invoke(main, ["reproduce", "--list", "classification", "--seeds", "2"]).output
     assert "8 trainings" in fewer  # four runs on 2 seeds
     assert "16 trainings" in runner.invoke(main, ["reproduce", "--list", "classification"]).output  # deconv: 3 of 5
