@@ -21,7 +21,7 @@ def test_list_names_every_experiment_with_an_estimate(runner):
     r = runner.invoke(main, ["reproduce", "--list", "--budget", "paper", "lanes"])
     assert r.exit_code == 0 and r.output.startswith("lanes ") and len(r.output.splitlines()) == 1
     assert "30 trainings" in r.output  # three archs on ten seeds
-    assert "~550 min on 2 CPU cores" in r.output  # the study's scale, measured per arch on 2 cores
+    assert "~555 min on 2 CPU cores" in r.output  # the study's scale, measured per arch on 2 cores
     assert "no estimate" in runner.invoke(main, ["reproduce", "--list", "--budget", "paper", "regression"]).output
     fewer = runner.invoke(main, ["reproduce", "--list", "classification", "--seeds", "2"]).output
     assert "8 trainings" in fewer  # four runs on 2 seeds
@@ -62,6 +62,16 @@ def test_a_tiny_reproduce_over_two_seeds_writes_the_claims_and_reuses_its_runs(r
     assert r.output.count("reused") == 6
     assert stamps == {p.name: (p / "last.pt").stat().st_mtime_ns for p in (out / "runs" / "tiny").iterdir()}
     assert json.loads((out / "timings.json").read_text()) == timings
+    minutes = sum(timings.values()) / 60
+    assert f"the runs trained for {minutes:.1f} min in all, on seeds 0, 1" in (out / "report.md").read_text()
+    # Runs trained by hand and placed in the folder have no recorded time: the report says so, not "0.0 min".
+    partial = {k: v for k, v in timings.items() if "lanes-plain" not in k and "/plain/" not in k}
+    (out / "timings.json").write_text(json.dumps(partial))
+    assert runner.invoke(main, ["reproduce", *chosen, "--budget", "tiny", "--seeds", "2", "--out", str(out)]).exit_code == 0
+    assert "(2 of 6 runs were trained outside `coorddata reproduce`: not counted)" in (out / "report.md").read_text()
+    (out / "timings.json").unlink()
+    assert runner.invoke(main, ["reproduce", *chosen, "--budget", "tiny", "--seeds", "2", "--out", str(out)]).exit_code == 0
+    assert "training time is not recorded" in (out / "report.md").read_text()
 
 
 def test_reproduce_errors(runner, tmp_path):

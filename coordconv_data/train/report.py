@@ -220,7 +220,20 @@ def _gan_runs(results: list[RunResult], out: Path) -> list[str]:
     return lines
 
 
-def write_report(results: list[tuple[Experiment, list[RunResult]]], budget: str, out: Path, minutes: float) -> str:
+def _training_time(results: list[tuple[Experiment, list[RunResult]]]) -> str:
+    # A run trained outside `reproduce` (by hand, then placed in the folder) has no recorded time: say so
+    # rather than count it as zero.
+    walls = [s.wall for _, rs in results for r in rs for s in r.seeds]
+    known = [w for w in walls if w is not None]
+    if not known:
+        return "the runs' training time is not recorded (they were trained outside `coorddata reproduce`)"
+    text = f"the runs trained for {sum(known) / 60:.1f} min in all"
+    if len(known) < len(walls):
+        text += f" ({len(walls) - len(known)} of {len(walls)} runs were trained outside `coorddata reproduce`: not counted)"
+    return text
+
+
+def write_report(results: list[tuple[Experiment, list[RunResult]]], budget: str, out: Path) -> str:
     """The text of ``report.md``."""
     import torch
 
@@ -229,8 +242,8 @@ def write_report(results: list[tuple[Experiment, list[RunResult]]], budget: str,
     judged = [(exp, _judged(exp, rs)) for exp, rs in results]
     seeds = sorted({s.seed for _, rs in results for r in rs for s in r.seeds})
     lines = [f"# coorddata reproduce --budget {budget} --seeds {len(seeds)}", "",
-             f"coordconv_data {__version__}, torch {torch.__version__}, Python {platform.python_version()}; the runs "
-             f"trained for {minutes:.1f} min in all, on seeds {', '.join(map(str, seeds))} (a run that says so on fewer). "
+             f"coordconv_data {__version__}, torch {torch.__version__}, Python {platform.python_version()}; "
+             f"{_training_time(results)}, on seeds {', '.join(map(str, seeds))} (a run that says so on fewer). "
              "Each claim is judged on every seed at the epoch selected on the validation split (a tenth of the train "
              "split; GANs: the epoch selected on their samples' geometry score), on test. Nothing is selected on "
              "test; the epochs to reach a threshold describe the test curves after the fact. The interval is "

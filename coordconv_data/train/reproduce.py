@@ -112,7 +112,6 @@ def reproduce(names: list[str] | None, budget: str, out: str | Path, *, seeds: i
     pictures = out / "pictures"
     pictures.mkdir(exist_ok=True)
     results = [(exp, [collect(run, data, folders, pictures) for run, data, folders in trained]) for exp, trained in done]
-    minutes = sum(v for k, v in timings.items() if k.startswith(f"{budget}/")) / 60
     report = out / "report.md"
-    atomic_write_bytes(report, write_report(results, budget, out, minutes).encode())
+    atomic_write_bytes(report, write_report(results, budget, out).encode())
     return report
