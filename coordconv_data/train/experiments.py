@@ -169,7 +169,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "CoordConv regression generalises to the held-out quadrant (test error near 0 px); plain "
         "convolution fits the training quadrants and misses the held-out one (the original's recipe: "
         "100 epochs, batch 256, lr 0.01, l2 1e-5; conv_regressor_fc on the uniform split, conv_regressor on the quadrant)",
-        _merge(_pair("coordconv", "coordconv_regressor", {"epochs": 25}, TINY, 45),
+        _merge(_pair("coordconv", "coordconv_regressor", {"epochs": 50}, TINY, 95),
                {"quick": [Run("conv-uniform", "conv_regressor_fc", "uniform", {}, 70, max_seeds=3),
                           Run("conv-quadrant", "conv_regressor", "quadrant", {}, 55, max_seeds=3)],
                 "paper": [Run("conv-uniform", "conv_regressor_fc", "uniform"),
@@ -179,7 +179,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         (Claim("CoordConv regression is near 0 px off on test", ("coordconv-uniform", "coordconv-quadrant"),
                ("px_error",), "<=", 0.5),
          Claim("plain convolution misses the held-out quadrant", ("conv-quadrant",), ("px_error",), ">=", 2.0)),
-        {"quick": "CoordConv 25 of 100 epochs; the plain regressors' recipe in full (100 epochs) on 3 of the seeds"},
+        {"quick": "CoordConv 50 of 100 epochs; the plain regressors' recipe in full (100 epochs) on 3 of the seeds"},
         short="CoordConv near 0 px on both splits; conv misses the held-out quadrant",
     ),
     Experiment(
