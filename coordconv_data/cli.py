@@ -173,6 +173,9 @@ class OutPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and value == "":
             self.fail("must not be empty; give a file, or a folder ending in /", param, ctx)
+        # click refuses only a regular file where a folder is wanted; a FIFO or a device would pass.
+        if not self.file_okay and os.path.exists(value) and not os.path.isdir(value):
+            self.fail(f"{value} exists and is not a folder; give a folder (new or existing)", param, ctx)
         return super().convert(value, param, ctx)
 
 

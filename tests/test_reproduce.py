@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 from conftest import assert_one_line_error
 from coordconv_data.cli import main
@@ -80,3 +82,7 @@ def test_reproduce_errors(runner, tmp_path):
     assert_one_line_error(runner.invoke(main, ["reproduce", "--budget", "huge"]), "--budget")
     assert_one_line_error(runner.invoke(main, ["reproduce", "--seeds", "0"]), "--seeds")
     assert not (tmp_path / "o").exists()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert_one_line_error(runner.invoke(main, ["reproduce", "--budget", "tiny", "--out", str(fifo)]), "--out", "not a folder")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
